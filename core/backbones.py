@@ -1,0 +1,68 @@
+"""Network architectures: ImageNet transfer backbones and a small CNN from scratch, all taking raw 0-255 pixels."""
+import keras
+from keras import layers
+
+BACKBONES = ("mobilenet_v2", "resnet50", "small_cnn")
+DEFAULT_BACKBONE = "mobilenet_v2"
+
+# The convolutional output that Grad-CAM explains by default, and the pooled feature layers the head reads.
+CAM_LAYER = {"mobilenet_v2": "out_relu", "resnet50": "conv5_block3_out", "small_cnn": "last_conv"}
+FEATURE_LAYERS = {
+    "mobilenet_v2": ("block_13_expand_relu", "out_relu"),
+    "resnet50": ("conv4_block6_out", "conv5_block3_out"),
+    "small_cnn": ("last_conv",),
+}
+FEATURES_NAME = "features"  # the concatenated pooled features: the penultimate layer
+
+
+def _imagenet_trunk(backbone: str, pixels: keras.KerasTensor, weights: str | None) -> keras.Model:
+    """An ImageNet trunk built on `pixels` (0-255), with the backbone's own normalisation in front."""
+    shape = tuple(pixels.shape[1:])
+    if backbone == "mobilenet_v2":
+        scaled = layers.Rescaling(1 / 127.5, offset=-1, name="to_minus1_plus1")(pixels)
+        return keras.applications.MobileNetV2(include_top=False, weights=weights, input_tensor=scaled, input_shape=shape)
+    # ResNet50's "caffe" normalisation: BGR mean subtraction. Inputs are grey (R = G = B), so order is moot.
+    centred = layers.Normalization(mean=[103.939, 116.779, 123.68], variance=[1.0, 1.0, 1.0], name="caffe_centre")(pixels)
+    return keras.applications.ResNet50(include_top=False, weights=weights, input_tensor=centred, input_shape=shape)
+
+
+def _small_cnn_trunk(pixels: keras.KerasTensor) -> keras.KerasTensor:
+    """Four conv-BN-ReLU-pool stages, from scratch: the teaching model."""
+    x = layers.Rescaling(1 / 255.0, name="to_0_1")(pixels)
+    for i, filters in enumerate((16, 32, 64)):
+        x = layers.Conv2D(filters, 3, padding="same", use_bias=False, name=f"conv{i + 1}")(x)
+        x = layers.BatchNormalization(name=f"bn{i + 1}")(x)
+        x = layers.ReLU(name=f"relu{i + 1}")(x)
+        x = layers.MaxPooling2D(name=f"pool{i + 1}")(x)
+    return layers.Conv2D(128, 3, padding="same", activation="relu", name="last_conv")(x)
+
+
+def build_feature_extractor(backbone: str, img_size: int, weights: str | None = "imagenet") -> keras.Model:
+    """Raw pixels -> pooled features (the penultimate layer) for the given backbone."""
+    pixels = keras.Input((img_size, img_size, 3), name="pixels")
+    if backbone == "small_cnn":
+        maps = [_small_cnn_trunk(pixels)]
+    else:
+        trunk = _imagenet_trunk(backbone, pixels, weights)
+        trunk.trainable = False
+        maps = [trunk.get_layer(name).output for name in FEATURE_LAYERS[backbone]]
+    pooled = [layers.GlobalAveragePooling2D(name=f"gap_{m.name.split('/')[0]}_{i}")(m) for i, m in enumerate(maps)]
+    features = pooled[0] if len(pooled) == 1 else layers.Concatenate(name="concat_depths")(pooled)
+    features = layers.Identity(name=FEATURES_NAME)(features)
+    return keras.Model(pixels, features, name=f"{backbone}_features")
+
+
+def build_head(num_features: int, num_classes: int, dropout: float = 0.3) -> keras.Model:
+    """Dropout then a softmax layer: a linear classifier on the pooled features."""
+    features = keras.Input((num_features,), name="pooled_features")
+    x = layers.Dropout(dropout, name="head_dropout")(features)
+    probabilities = layers.Dense(num_classes, activation="softmax", name="probabilities")(x)
+    return keras.Model(features, probabilities, name="head")
+
+
+def attach_head(extractor: keras.Model, head: keras.Model) -> keras.Model:
+    """One flat model: raw pixels -> class probabilities, with every conv layer reachable by name."""
+    x = extractor.output
+    for layer in head.layers[1:]:
+        x = layer(x)
+    return keras.Model(extractor.input, x, name=extractor.name.replace("_features", "_classifier"))

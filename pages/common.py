@@ -1,0 +1,44 @@
+"""What every page shares: the model (loaded once per server), the sidebar, and the disclaimer."""
+from pathlib import Path
+
+import streamlit as st
+
+from core.inference import Classifier
+from core.model_store import CARD_FILE, DEFAULT_MODEL_DIR, ModelLoadError, read_json
+
+DISCLAIMER = "For education and research only, not for diagnosis. A clinician must read every image."
+
+
+@st.cache_resource(show_spinner="Loading the model and compiling its inference functions…")
+def get_classifier(model_dir: str = str(DEFAULT_MODEL_DIR)) -> Classifier:
+    """The classifier for a model folder, loaded once per server and shared by every session."""
+    return Classifier.from_dir(model_dir)
+
+
+def load_classifier_or_stop(model_dir: str = str(DEFAULT_MODEL_DIR)) -> Classifier:
+    """The classifier, or a clear error on the page (never a traceback) when the model cannot be used."""
+    try:
+        return get_classifier(model_dir)
+    except ModelLoadError as err:
+        st.error(f"The model cannot be used: {err}")
+        st.stop()
+
+
+@st.cache_data(show_spinner=False)
+def read_card(model_dir: str = str(DEFAULT_MODEL_DIR)) -> dict | None:
+    """The model card alone (cheap: no TensorFlow), for the sidebar."""
+    path = Path(model_dir) / CARD_FILE
+    return read_json(model_dir, CARD_FILE) if path.is_file() else None
+
+
+def render_sidebar() -> None:
+    """Loaded model summary and the disclaimer, on every page."""
+    card = read_card()
+    with st.sidebar:
+        if card is None:
+            st.error("No model found in models/default. Train one with `python -m core.train`.")
+        else:
+            accuracy = card["cross_validation"]["accuracy"]
+            st.markdown(f"**Model:** `{card['name']}` · {card['backbone']}  \n**Trained:** {card['trained_at']}")
+            st.metric("Cross-validated accuracy", f"{accuracy['mean']:.1%}", help=f"± {accuracy['std']:.1%} across {len(accuracy['per_fold'])} folds of the training images; not an independent test set.")
+        st.warning(DISCLAIMER, icon="⚠️")
