@@ -82,7 +82,8 @@ class Classifier:
             score = logits[0, target]
         weights = tf.reduce_mean(tape.gradient(score, maps), axis=(1, 2), keepdims=True)
         cam = tf.nn.relu(tf.reduce_sum(maps * weights, axis=-1))[..., None]
-        cam = tf.image.resize(cam, (self.input_size, self.input_size), method="bilinear")[0, ..., 0]
+        # corner-aligned bilinear upsampling, as tf-keras-vis does (scipy zoom, order 1)
+        cam = tf.compat.v1.image.resize_bilinear(cam, (self.input_size, self.input_size), align_corners=True)[0, ..., 0]
         return logits[0], features[0], _normalise(cam)
 
     def _decide(self, logits: np.ndarray, features: np.ndarray, threshold: float | None) -> tuple[np.ndarray, str, float]:

@@ -35,7 +35,8 @@ class SaliencyExplainer:
             raise ValueError(f"unknown saliency method {method!r}; choose one of {', '.join(METHODS)}")
         options = {"max_N": SCORECAM_MAX_CHANNELS} if method == "scorecam" else {}
         cam = self._visualisers[method](CategoricalScore([class_index]), model_input[None].astype(np.float32),
-                                        penultimate_layer=layer or self.default_layer, **options)
+                                        penultimate_layer=layer or self.default_layer,
+                                        seek_penultimate_conv_layer=False, **options)
         return np.nan_to_num(np.asarray(cam[0], dtype=np.float32)).clip(0.0, 1.0)
 
 

@@ -39,3 +39,10 @@ def dataset_dir() -> Path:
 def xray_paths(dataset_dir: Path) -> dict[str, list[Path]]:
     """A few shared X-ray files per class folder, sorted (stable across runs)."""
     return {d.name: sorted(p for p in d.iterdir() if p.is_file())[:3] for d in sorted(dataset_dir.iterdir()) if d.is_dir()}
+
+
+@pytest.fixture(scope="session")
+def classifier():
+    """The shipped default model, loaded once for the whole test session."""
+    from core.inference import Classifier
+    return Classifier.from_dir(REPO / "models" / "default")

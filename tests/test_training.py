@@ -1,0 +1,41 @@
+"""A tiny training run writes every file, and the result loads and classifies."""
+import json
+from pathlib import Path
+
+import pytest
+
+from core import train
+from core.imaging import read_image_file
+from core.inference import Classifier
+from core.model_store import CARD_FILE, HISTORY_FILE, MODEL_FILE, PREDICTIONS_FILE, sha256_of
+from core.ood import OOD_FILE
+
+
+def _tiny_dataset(root: Path, xray_paths: dict[str, list[Path]]) -> Path:
+    for folder, paths in xray_paths.items():
+        (root / folder).mkdir(parents=True)
+        for path in paths:
+            (root / folder / path.name).symlink_to(path)
+    return root
+
+
+@pytest.mark.parametrize("backbone, size", [("small_cnn", 32), ("mobilenet_v2", 64)])
+def test_tiny_training_run_writes_every_file(xray_paths, tmp_path, backbone, size):
+    data, out = _tiny_dataset(tmp_path / "data", xray_paths), tmp_path / "model"
+    args = [str(data), "--out", str(out), "--backbone", backbone, "--epochs", "1", "--img-size", str(size), "--folds", "2"]
+    assert train.main(args) == 0
+    for name in (MODEL_FILE, CARD_FILE, HISTORY_FILE, PREDICTIONS_FILE, OOD_FILE):
+        assert (out / name).is_file(), name
+    card = json.loads((out / CARD_FILE).read_text())
+    assert card["model_sha256"] == sha256_of(out / MODEL_FILE)
+    assert card["backbone"] == backbone and card["input_size"] == size and card["training_data"]["n"] == 12
+    assert len(json.loads((out / HISTORY_FILE).read_text())["folds"]) == 2
+    assert len(json.loads((out / PREDICTIONS_FILE).read_text())) == 12
+    analysis = Classifier.from_dir(out).analyse(read_image_file(xray_paths["normal"][0]).pixels)
+    assert analysis.probabilities.sum() == pytest.approx(1.0, abs=1e-5)
+
+
+def test_training_refuses_a_folder_without_images(tmp_path, capsys):
+    (tmp_path / "normal").mkdir()
+    assert train.main([str(tmp_path), "--out", str(tmp_path / "m")]) == 2
+    assert "no images found" in capsys.readouterr().err
