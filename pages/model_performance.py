@@ -1,0 +1,275 @@
+"""Model performance: how good each model is, per class, how well calibrated, and how it does on your images."""
+import base64
+import io
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+import pandas as pd
+import streamlit as st
+from PIL import Image
+
+from core import abstention, performance
+from core.classes import CLASS_NAMES
+from core.dataset import DatasetError, Progress
+from core.evaluate import evaluate_images, read_labelled_folder
+from core.imaging import ImageDecodeError, read_image_file
+from core.model_store import CARD_FILE, HISTORY_FILE, PREDICTIONS_FILE, list_model_dirs, read_json
+from core.zip_dataset import MAX_ZIP_BYTES, read_labelled_zip
+from pages import performance_figures as figures
+from pages.common import load_classifier_or_stop
+
+REPO = Path(__file__).resolve().parents[1]
+DEFAULT_DATASET = "../shared/datasets/chest_xray_4class"  # relative to the repository
+THRESHOLDS = np.round(np.arange(0.25, 1.0, 0.01), 2)
+THUMBNAIL_PX = 96
+
+
+def _mean_std(mean: float | None, std: float | None) -> str:
+    return "–" if mean is None or pd.isna(mean) else f"{mean:.1%} ± {std:.1%}"
+
+
+@st.cache_data(show_spinner="Comparing the models…")
+def comparison_table(model_dirs: tuple[str, ...], _stamps: tuple[float, ...]) -> pd.DataFrame:
+    table = performance.model_comparison([Path(d) for d in model_dirs])
+    for label in performance.CV_FIGURES.values():
+        table[label] = [_mean_std(m, s) for m, s in zip(table.pop(f"{label} mean"), table.pop(f"{label} std"))]
+    table["ECE before → after"] = [f"{b:.3f} → {a:.3f}" if pd.notna(b) and pd.notna(a) else "–"
+                                   for b, a in zip(table.pop("ECE before"), table.pop("ECE after"))]
+    return table
+
+
+@st.cache_data(show_spinner=False, max_entries=2000)
+def thumbnail(path: str) -> str | None:
+    """A small PNG data URL of an image file, or None when it cannot be read."""
+    try:
+        image = Image.fromarray(read_image_file(path).pixels)
+    except ImageDecodeError:
+        return None
+    image.thumbnail((THUMBNAIL_PX, THUMBNAIL_PX))
+    buffer = io.BytesIO()
+    image.save(buffer, format="PNG")
+    return "data:image/png;base64," + base64.b64encode(buffer.getvalue()).decode()
+
+
+def show_confusion(p: performance.Predictions, key: str) -> None:
+    mode = st.radio("Show", ["Counts", "Row-normalised (share of each true class)"], horizontal=True, key=f"{key}_matrix_mode")
+    normalised = mode != "Counts"
+    st.plotly_chart(figures.confusion_figure(performance.confusion(p, normalised), performance.cell_files(p), normalised),
+                    key=f"{key}_matrix")
+    st.caption("Rows are the true classes, columns what the model predicted (its top class). Hover over a cell for the files in it.")
+
+
+REPORT_COLUMNS = {"precision": "Precision", "recall": "Recall", "f1-score": "F1", "support": "Support"}
+
+
+def _report_figures(report: pd.DataFrame):
+    return report.rename(columns=REPORT_COLUMNS).astype({"Support": int}).style.format("{:.3f}", subset=["Precision", "Recall", "F1"])
+
+
+def show_report(p: performance.Predictions) -> None:
+    pooled, mean, std = performance.report_table(p)
+    if mean is None:
+        st.dataframe(_report_figures(pooled))
+    else:
+        table = pd.DataFrame({label: [f"{m:.3f} ± {s:.3f}" for m, s in zip(mean[col], std[col])]
+                              for col, label in REPORT_COLUMNS.items() if col != "support"}, index=pooled.index)
+        table["Support"] = pooled["support"].astype(int)
+        st.dataframe(table)
+        with st.expander("Pooled over all out-of-fold predictions"):
+            st.dataframe(_report_figures(pooled))
+    spread = "" if mean is None else (f"Mean ± standard deviation across the {len(np.unique(p.folds))} cross-validation "
+                                      "folds; support is the total over all folds. ")
+    st.caption(spread + "Over all classes at once (the micro average), precision, recall and F1 all equal the accuracy.")
+
+
+def show_curves(p: performance.Predictions, key: str) -> None:
+    left, right = st.columns(2)
+    left.plotly_chart(figures.roc_figure(performance.roc_curves(p)), key=f"{key}_roc")
+    right.plotly_chart(figures.pr_figure(performance.pr_curves(p)), key=f"{key}_pr")
+
+
+def show_reliability(raw: performance.Predictions, calibrated: performance.Predictions, temperature: float, key: str) -> None:
+    st.plotly_chart(figures.reliability_figure(performance.reliability(raw), performance.reliability(calibrated), temperature),
+                    key=f"{key}_reliability")
+    st.caption("Marker area shows how many cases fall in each confidence bin. ECE (expected calibration error) is the "
+               "average gap between confidence and accuracy, weighted by the cases in each of 10 bins. "
+               f"The app divides the model's log-probabilities by T = {temperature:.2f} "
+               "(fitted on the out-of-fold predictions) before it shows them.")
+
+
+def show_misclassified(p: performance.Predictions) -> None:
+    table = performance.misclassified(p)
+    st.write(f"{len(table)} of {len(p.files)} images are misclassified (the most confident mistakes first; "
+             "probabilities are temperature-scaled, as the app shows them).")
+    default = DEFAULT_DATASET if (REPO / DEFAULT_DATASET).is_dir() else ""
+    folder = st.text_input("Dataset folder on this machine (for thumbnails)", default,
+                           help="The project ships no images. Give the folder the model was trained on "
+                                "(relative to the repository or absolute) to see thumbnails.")
+    root = (REPO / folder).resolve() if folder else None
+    columns = {c: st.column_config.NumberColumn(format="%.3f") for c in table.columns if c.startswith(("P(", "Confidence"))}
+    if root and root.is_dir():
+        paths = [(root / f).resolve() for f in table["File"]]
+        table.insert(0, "Image", [thumbnail(str(path)) if path.is_relative_to(root) else None for path in paths])
+        columns["Image"] = st.column_config.ImageColumn("Image", width="small")
+    elif folder:
+        st.info(f"{folder}: no such folder on this machine, so thumbnails are hidden.")
+    st.dataframe(table, column_config=columns, hide_index=True, height=640,
+                 row_height=THUMBNAIL_PX if "Image" in table else None)
+
+
+def show_training(model_dir: Path, card: dict) -> None:
+    if (model_dir / HISTORY_FILE).is_file():
+        st.subheader("Learning curves")
+        st.plotly_chart(figures.learning_curves_figure(read_json(model_dir, HISTORY_FILE)["folds"]))
+        st.caption("Each fold trains on four fifths of the images and validates on the rest: training solid, validation "
+                   "dashed. A validation curve that turns upward while training keeps improving means overfitting.")
+    else:
+        st.info(f"{model_dir.name} has no {HISTORY_FILE}, so there are no learning curves.")
+    counts = card.get("training_data", {}).get("counts")
+    if counts:
+        st.subheader("Training images per class")
+        st.plotly_chart(figures.distribution_figure(counts))
+
+
+def show_abstention(p: performance.Predictions, card: dict) -> None:
+    curve = abstention.coverage_curve(p.y_true, p.probabilities, THRESHOLDS)
+    point = card.get("abstention")
+    st.plotly_chart(figures.abstention_figure(curve, point))
+    if point:
+        st.caption(f"At the operating point (threshold {point['threshold']:.2f}) the model answers for {point['coverage']:.0%} "
+                   f"of cases with {point['accuracy']:.1%} accuracy on them (target {point.get('target_accuracy', 0):.0%}); "
+                   "the rest are reported as inconclusive. Out-of-fold, temperature-scaled probabilities.")
+
+
+def show_set(raw: performance.Predictions, calibrated: performance.Predictions, temperature: float, key: str) -> None:
+    """Matrix, report, curves and reliability for one labelled set."""
+    left, right = st.columns(2)
+    with left:
+        st.subheader("Confusion matrix")
+        show_confusion(calibrated, key)
+    with right:
+        st.subheader("Classification report")
+        show_report(calibrated)
+    st.subheader("ROC and precision-recall curves")
+    show_curves(calibrated, key)
+    st.caption("Computed on temperature-scaled probabilities, as the app shows them.")
+    st.subheader("Calibration")
+    show_reliability(raw, calibrated, temperature, key)
+
+
+def run_evaluation(model_dir: Path, source: str, read: Callable[[Progress], tuple[list, list[dict]]]) -> dict:
+    """Read a labelled set with `read(progress)` and evaluate it with core.evaluate, as `python -m core.evaluate` does."""
+    classifier = load_classifier_or_stop(str(model_dir))
+    bar = st.progress(0.0, text="Reading images…")
+    try:
+        images, unreadable = read(lambda done, total: bar.progress(done / total / 2, text=f"Reading images: {done}/{total}"))
+        summary, rows = evaluate_images(classifier, images, unreadable,
+                                        lambda done, total: bar.progress(0.5 + done / total / 2, text=f"Classifying: {done}/{total}"))
+        return {"summary": summary, "rows": rows}
+    except DatasetError as err:
+        return {"error": f"Cannot evaluate {source}: {err}"}
+    finally:
+        bar.empty()
+
+
+def show_evaluation_result(result: dict, temperature: float) -> None:
+    summary, rows = result["summary"], result["rows"]
+    cols = st.columns(5)
+    cols[0].metric("Images evaluated", summary["n"])
+    cols[1].metric("Accuracy", f"{summary['accuracy']:.1%}")
+    cols[2].metric("Macro-F1", f"{summary['macro_f1']:.3f}")
+    cols[3].metric("Inconclusive", summary["abstained"], help="Top probability below the model's threshold; still counted by their top class below.")
+    cols[4].metric("Not a chest X-ray", summary["not_a_chest_xray"], help="Unlike the training images; still counted by their top class below.")
+    if summary["unreadable"]:
+        with st.expander(f"{len(summary['unreadable'])} file(s) could not be read and were left out", expanded=True):
+            for item in summary["unreadable"]:
+                st.write(item["error"])
+    st.download_button("Download per-image results (CSV)", pd.DataFrame(rows).to_csv(index=False), "evaluation.csv", "text/csv")
+    calibrated = performance.predictions_from_rows(rows)
+    show_set(calibrated.with_temperature(1 / temperature), calibrated, temperature, key="own")
+
+
+def show_own_evaluation(model_dir: Path, temperature: float, card_source: str) -> None:
+    st.write("Upload a ZIP with one folder per class, named " + ", ".join(f"`{name}`" for name in CLASS_NAMES)
+             + ", or give such a folder on this server. The same code runs behind `python -m core.evaluate DATA_DIR`. "
+             "Nothing you upload is stored. Use images the model has never seen: its own training images "
+             f"({card_source}) give flattering figures.")
+    if st.radio("Images from", ["ZIP upload", "Folder on this server"], horizontal=True) == "ZIP upload":
+        upload = st.file_uploader(f"ZIP of labelled images (at most {MAX_ZIP_BYTES // 2**20} MB)", type="zip",
+                                  max_upload_size=MAX_ZIP_BYTES // 2**20)
+        source = upload and (str(model_dir), upload.name, upload.file_id)
+        if upload and st.session_state.get("own_evaluation", {}).get("source") != source:
+            result = run_evaluation(model_dir, upload.name, lambda progress: read_labelled_zip(upload.getvalue(), progress))
+            st.session_state["own_evaluation"] = {"source": source, **result}
+    else:
+        folder = st.text_input("Labelled folder on this server", placeholder="/data/my_xrays",
+                               help="Absolute, or relative to the repository.")
+        source = folder and (str(model_dir), folder)
+        if st.button("Evaluate folder", disabled=not folder):
+            result = run_evaluation(model_dir, folder, lambda progress: read_labelled_folder(str(REPO / folder), progress))
+            st.session_state["own_evaluation"] = {"source": source, **result}
+    result = st.session_state.get("own_evaluation")
+    if not source or not result or result["source"] != source:
+        return
+    if "error" in result:
+        st.error(result["error"])
+    else:
+        show_evaluation_result(result, temperature)
+
+
+def show_headline(card: dict) -> None:
+    cv, calibration = card.get("cross_validation", {}), card.get("calibration", {})
+    cols = st.columns(len(performance.CV_FIGURES) + 1)
+    for col, (key, label) in zip(cols, performance.CV_FIGURES.items()):
+        figure = cv.get(key)
+        if figure:
+            col.metric(label, _mean_std(figure["mean"], figure["std"]), help=f"Mean ± standard deviation across "
+                       f"{len(figure['per_fold'])} folds; per fold: " + ", ".join(f"{v:.1%}" for v in figure["per_fold"]))
+    if "ece_after" in calibration:
+        cols[-1].metric("ECE after calibration", f"{calibration['ece_after']:.3f}",
+                        delta=f"{calibration['ece_after'] - calibration['ece_before']:+.3f} from {calibration['ece_before']:.3f}",
+                        delta_color="inverse", help="Expected calibration error of the out-of-fold probabilities, "
+                        "after and before temperature scaling (lower is better).")
+
+
+def main() -> None:
+    st.title("Model performance")
+    model_dirs = list_model_dirs()
+    if not model_dirs:
+        st.error("No model found in models/. Train one with `python -m core.train DATA_DIR --out models/default`.")
+        st.stop()
+    if len(model_dirs) > 1:
+        st.subheader("Models side by side")
+        stamps = tuple((d / CARD_FILE).stat().st_mtime for d in model_dirs)
+        st.dataframe(comparison_table(tuple(map(str, model_dirs)), stamps), hide_index=True,
+                     column_config={"Parameters": st.column_config.NumberColumn(format="localized"),
+                                    "Size (MB)": st.column_config.NumberColumn(format="%.1f")})
+        st.caption("Cross-validated on the same images with the same folds: mean ± standard deviation across folds.")
+    model_dir = st.selectbox("Model", model_dirs, format_func=lambda d: d.name)
+    card = read_json(model_dir, CARD_FILE)
+    temperature = card.get("calibration", {}).get("temperature", 1.0)
+    st.caption(f"{card.get('backbone', '?')} · {card.get('input_size', '?')} px · trained {card.get('trained_at', '?')} on "
+               f"{card.get('training_data', {}).get('n', '?')} images. Its figures are "
+               f"{card.get('cross_validation', {}).get('figures_are', 'cross-validated estimates')}.")
+    show_headline(card)
+    if not (model_dir / PREDICTIONS_FILE).is_file():
+        st.warning(f"{model_dir.name} has no {PREDICTIONS_FILE}; retrain it to see its cross-validated figures.")
+        show_own_evaluation(model_dir, temperature, card.get("training_data", {}).get("source", "unknown"))
+        return
+    raw = performance.read_predictions(model_dir)
+    calibrated = raw.with_temperature(temperature)
+    tabs = st.tabs(["Cross-validation", "Abstention", "Training", "Misclassified", "Evaluate your own images"])
+    with tabs[0]:
+        show_set(raw, calibrated, temperature, key="cv")
+    with tabs[1]:
+        show_abstention(calibrated, card)
+    with tabs[2]:
+        show_training(model_dir, card)
+    with tabs[3]:
+        show_misclassified(calibrated)
+    with tabs[4]:
+        show_own_evaluation(model_dir, temperature, card.get("training_data", {}).get("source", "unknown"))
+
+
+main()

@@ -1,0 +1,112 @@
+"""Plotly figures for the Model performance page (no Streamlit here): matrix, curves, training history."""
+import numpy as np
+import plotly.graph_objects as go
+from plotly.colors import qualitative
+from plotly.subplots import make_subplots
+
+from core.classes import CLASS_NAMES, DISPLAY_NAMES
+from core.performance import Reliability
+
+CLASS_COLOURS = qualitative.Plotly[:len(CLASS_NAMES)]
+FOLD_COLOURS = qualitative.D3
+MAX_HOVER_FILES = 12
+CHANCE_LINE = {"dash": "dot", "color": "grey"}
+
+
+def _files_text(files: list[str]) -> str:
+    shown = "<br>".join(files[:MAX_HOVER_FILES])
+    more = len(files) - MAX_HOVER_FILES
+    return shown + (f"<br>… and {more} more" if more > 0 else "") if files else "(none)"
+
+
+def confusion_figure(matrix: np.ndarray, cell_files: list[list[list[str]]], normalised: bool) -> go.Figure:
+    """Heatmap with true classes down, predicted across; hover shows the value and the files in the cell."""
+    value = "Share of the true class" if normalised else "Images"
+    figure = go.Figure(go.Heatmap(
+        z=matrix.tolist(), x=list(DISPLAY_NAMES), y=list(DISPLAY_NAMES), colorscale="Blues", zmin=0,
+        zmax=1 if normalised else None, texttemplate="%{z:.0%}" if normalised else "%{z}",
+        customdata=[[_files_text(files) for files in row] for row in cell_files],
+        hovertemplate=f"True: %{{y}}<br>Predicted: %{{x}}<br>{value}: %{{z{':.1%' if normalised else ''}}}"
+                      "<br><br>%{customdata}<extra></extra>",
+        colorbar={"title": {"text": value}},
+    ))
+    figure.update_layout(xaxis_title="Predicted class", yaxis_title="True class", yaxis_autorange="reversed",
+                         height=430, margin={"t": 30}, meta={"chart": "confusion_matrix"})
+    return figure
+
+
+def roc_figure(curves: dict[int, tuple[np.ndarray, np.ndarray, float]]) -> go.Figure:
+    figure = go.Figure(go.Scatter(x=[0, 1], y=[0, 1], mode="lines", line=CHANCE_LINE, name="Chance"))
+    for k, (fpr, tpr, area) in curves.items():
+        figure.add_trace(go.Scatter(x=fpr.tolist(), y=tpr.tolist(), mode="lines", line_color=CLASS_COLOURS[k],
+                                    name=f"{DISPLAY_NAMES[k]} (AUC {area:.3f})"))
+    figure.update_layout(title="ROC, one class against the rest", xaxis_title="False positive rate",
+                         yaxis_title="True positive rate (recall)", height=420, legend={"x": 0.35, "y": 0.05})
+    return figure
+
+
+def pr_figure(curves: dict[int, tuple[np.ndarray, np.ndarray, float]]) -> go.Figure:
+    figure = go.Figure()
+    for k, (recall, precision, ap) in curves.items():
+        figure.add_trace(go.Scatter(x=recall.tolist(), y=precision.tolist(), mode="lines", line_color=CLASS_COLOURS[k],
+                                    name=f"{DISPLAY_NAMES[k]} (AP {ap:.3f})"))
+    figure.update_layout(title="Precision-recall, one class against the rest", xaxis_title="Recall",
+                         yaxis_title="Precision", yaxis_range=[0, 1.02], height=420, legend={"x": 0.02, "y": 0.05})
+    return figure
+
+
+def reliability_figure(before: Reliability, after: Reliability, temperature: float) -> go.Figure:
+    """Accuracy against confidence per bin, before and after temperature scaling; marker area shows the cases."""
+    figure = go.Figure(go.Scatter(x=[0, 1], y=[0, 1], mode="lines", line=CHANCE_LINE, name="Perfectly calibrated"))
+    for curve, name, colour in ((before, "Before temperature scaling", "#EF553B"), (after, f"After (T = {temperature:.2f})", "#636EFA")):
+        figure.add_trace(go.Scatter(
+            x=curve.confidence.tolist(), y=curve.accuracy.tolist(), mode="lines+markers", line_color=colour,
+            marker={"size": (6 + 2 * np.sqrt(curve.count)).tolist()}, customdata=curve.count.tolist(),
+            hovertemplate="Mean confidence %{x:.2f}<br>Accuracy %{y:.2f}<br>%{customdata} cases", name=f"{name}: ECE {curve.ece:.3f}"))
+    figure.update_layout(title="Reliability of the top-class confidence", xaxis_title="Confidence (mean in bin)",
+                         yaxis_title="Accuracy in bin", xaxis_range=[0, 1.02], yaxis_range=[0, 1.05], height=460,
+                         legend={"x": 0.02, "y": 0.98, "itemsizing": "constant"})
+    return figure
+
+
+def abstention_figure(curve: list[dict], operating_point: dict | None) -> go.Figure:
+    """Accuracy on accepted cases and the share accepted, against the confidence threshold."""
+    thresholds = [row["threshold"] for row in curve]
+    figure = go.Figure([
+        go.Scatter(x=thresholds, y=[row["accuracy"] for row in curve], name="Accuracy on accepted cases"),
+        go.Scatter(x=thresholds, y=[row["coverage"] for row in curve], name="Share of cases accepted (coverage)"),
+    ])
+    if operating_point:
+        t = operating_point["threshold"]
+        figure.add_vline(x=t, line=CHANCE_LINE, annotation_text=f"operating point {t:.2f}")
+        figure.add_trace(go.Scatter(x=[t, t], y=[operating_point["accuracy"], operating_point["coverage"]], mode="markers",
+                                    marker={"size": 11, "color": "black", "symbol": "diamond"}, name="Model card's operating point"))
+    figure.update_layout(xaxis_title="Confidence threshold (below it the app answers “inconclusive”)",
+                         yaxis_title="Share", yaxis_tickformat=".0%", height=420, legend={"x": 0.02, "y": 0.05})
+    return figure
+
+
+def learning_curves_figure(folds: list[dict]) -> go.Figure:
+    """Loss and accuracy per epoch for each fold: training solid, validation dashed."""
+    figure = make_subplots(rows=1, cols=2, subplot_titles=("Loss", "Accuracy"))
+    for i, fold in enumerate(folds):
+        colour = FOLD_COLOURS[i % len(FOLD_COLOURS)]
+        for col, metric in enumerate(("loss", "accuracy"), start=1):
+            for prefix, dash, part in (("", "solid", "train"), ("val_", "dash", "validation")):
+                values = fold.get(prefix + metric)
+                if values:
+                    figure.add_trace(go.Scatter(
+                        x=list(range(1, len(values) + 1)), y=values, line={"color": colour, "dash": dash},
+                        name=f"fold {fold['fold']} {part}", legendgroup=f"fold {fold['fold']}", showlegend=col == 1,
+                    ), row=1, col=col)
+    figure.update_xaxes(title_text="Epoch")
+    figure.update_layout(height=420, margin={"t": 40})
+    return figure
+
+
+def distribution_figure(counts: dict[str, int]) -> go.Figure:
+    names = [n for n in CLASS_NAMES if n in counts]
+    figure = go.Figure(go.Bar(x=[DISPLAY_NAMES[CLASS_NAMES.index(n)] for n in names], y=[counts[n] for n in names],
+                              marker_color=[CLASS_COLOURS[CLASS_NAMES.index(n)] for n in names], text=[counts[n] for n in names]))
+    figure.update_layout(yaxis_title="Training images", height=320, margin={"t": 20})
+    return figure
