@@ -195,7 +195,7 @@ def show_own_evaluation(model_dir: Path, temperature: float, card_source: str) -
              + ", or give such a folder on this server. The same code runs behind `python -m core.evaluate DATA_DIR`. "
              "Nothing you upload is stored. Use images the model has never seen: its own training images "
              f"({card_source}) give flattering figures.")
-    if st.radio("Images from", ["ZIP upload", "Folder on this server"], horizontal=True) == "ZIP upload":
+    if st.radio("Images from", ["ZIP upload", "Folder on this server"], horizontal=True, key="own_source") == "ZIP upload":
         upload = st.file_uploader(f"ZIP of labelled images (at most {MAX_ZIP_BYTES // 2**20} MB)", type="zip",
                                   max_upload_size=MAX_ZIP_BYTES // 2**20)
         source = upload and (str(model_dir), upload.name, upload.file_id)
@@ -204,9 +204,9 @@ def show_own_evaluation(model_dir: Path, temperature: float, card_source: str) -
             st.session_state["own_evaluation"] = {"source": source, **result}
     else:
         folder = st.text_input("Labelled folder on this server", placeholder="/data/my_xrays",
-                               help="Absolute, or relative to the repository.")
+                               help="Absolute, or relative to the repository.", key="own_folder")
         source = folder and (str(model_dir), folder)
-        if st.button("Evaluate folder", disabled=not folder):
+        if st.button("Evaluate folder", disabled=not folder, key="own_evaluate"):
             result = run_evaluation(model_dir, folder, lambda progress: read_labelled_folder(str(REPO / folder), progress))
             st.session_state["own_evaluation"] = {"source": source, **result}
     result = st.session_state.get("own_evaluation")

@@ -28,7 +28,7 @@ def confusion_figure(matrix: np.ndarray, cell_files: list[list[list[str]]], norm
         customdata=[[_files_text(files) for files in row] for row in cell_files],
         hovertemplate=f"True: %{{y}}<br>Predicted: %{{x}}<br>{value}: %{{z{':.1%' if normalised else ''}}}"
                       "<br><br>%{customdata}<extra></extra>",
-        colorbar={"title": {"text": value}},
+        colorbar={"title": {"text": "Share" if normalised else "Images"}}, hoverlabel={"align": "left"},
     ))
     figure.update_layout(xaxis_title="Predicted class", yaxis_title="True class", yaxis_autorange="reversed",
                          height=430, margin={"t": 30}, meta={"chart": "confusion_matrix"})

@@ -130,3 +130,17 @@ def test_several_models_are_compared_side_by_side_and_each_can_be_picked(tmp_pat
     at.selectbox[0].set_value(other).run()
     assert not at.exception and heatmaps(at)
     assert any(f"small_cnn has no {HISTORY_FILE}" in i.value for i in at.info)
+
+
+def test_a_server_folder_is_evaluated_and_a_missing_one_named(xray_paths, tmp_path):
+    for folder, paths in xray_paths.items():
+        (tmp_path / folder).mkdir()
+        (tmp_path / folder / paths[0].name).symlink_to(paths[0])
+    at = open_page()
+    at.radio(key="own_source").set_value("Folder on this server").run()
+    at.text_input(key="own_folder").input(str(tmp_path / "nowhere")).run()
+    at.button(key="own_evaluate").click().run()
+    assert any(f"{tmp_path / 'nowhere'}: no such folder" in e.value for e in at.error), [e.value for e in at.error]
+    at.text_input(key="own_folder").input(str(tmp_path)).run()
+    at.button(key="own_evaluate").click().run()
+    assert not at.error and any(m.label == "Images evaluated" and m.value == str(len(xray_paths)) for m in at.metric)
