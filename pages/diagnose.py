@@ -1,0 +1,231 @@
+"""Diagnose: upload chest X-rays, read the model's decision and probabilities, and see where it looked."""
+from datetime import datetime, timezone
+
+import numpy as np
+import pandas as pd
+import plotly.graph_objects as go
+import streamlit as st
+
+from core.abstention import INCONCLUSIVE, NOT_A_CHEST_XRAY, OK, STATUS_TEXT
+from core.classes import DISPLAY_NAMES
+from core.diagnosis import GRADCAM, Diagnosis, diagnose, upload_key
+from core.imaging import SUPPORTED_EXTENSIONS, DecodedImage, ImageDecodeError
+from core.inference import Classifier
+from core.model_store import DEFAULT_MODEL_DIR
+from core.report import ReportContent, decision_text, pdf_report, png_bytes
+from core.saliency import METHODS, SaliencyExplainer, overlay
+from core.viewing import FILE_WINDOW, WINDOW_PRESETS, display_pixels, fit_for_display, preset_window
+from pages.common import DISCLAIMER, get_classifier, load_classifier_or_stop
+
+RESULTS_KEY = "diagnose_results"  # session_state: {upload_key: Diagnosis | ImageDecodeError}
+CUSTOM_WINDOW = "Custom"
+BANNER = {OK: st.success, INCONCLUSIVE: st.warning, NOT_A_CHEST_XRAY: st.error}
+COLOUR_CAPTION = (
+    "**Reading the heatmap.** Red and yellow mark the regions whose features raised the score of the explained "
+    "class most; blue regions contributed little. It shows where the network looked, not whether it was right: "
+    "it is not a lesion outline, it is coarse (the network's last feature maps are a few cells across, stretched "
+    "over the image), and a hot spot on a label, a marker or the image border means the network is using "
+    "something that is not anatomy."
+)
+
+
+@st.cache_resource(show_spinner="Preparing Grad-CAM++ and Score-CAM (once per server)…")
+def get_explainer(model_dir: str = str(DEFAULT_MODEL_DIR)) -> SaliencyExplainer:
+    """The tf-keras-vis explainers for the model, built once per server."""
+    classifier = get_classifier(model_dir)
+    return SaliencyExplainer(classifier.model, classifier.cam_layer)
+
+
+def analyse_uploads(classifier: Classifier, files: list[tuple[str, bytes]]) -> list[Diagnosis | ImageDecodeError]:
+    """One Diagnosis or ImageDecodeError per file, reusing this session's earlier work and forgetting removed files."""
+    cache = st.session_state.setdefault(RESULTS_KEY, {})
+    keys = [upload_key(name, data) for name, data in files]
+    todo = [(key, name, data) for key, (name, data) in zip(keys, files) if key not in cache]
+    progress = st.progress(0.0) if len(todo) > 1 else None
+    for done, (key, name, data) in enumerate(todo):
+        if progress:
+            progress.progress(done / len(todo), text=f"Analysing {name} ({done + 1} of {len(todo)})")
+        try:
+            cache[key] = diagnose(classifier, name, data)
+        except ImageDecodeError as err:
+            cache[key] = err
+    if progress:
+        progress.empty()
+    for key in set(cache) - set(keys):
+        del cache[key]
+    return [cache[key] for key in keys]
+
+
+def unique_labels(names: list[str]) -> list[str]:
+    """File names, with ' (2)', ' (3)' added where the same name was uploaded more than once."""
+    seen: dict[str, int] = {}
+    labels = []
+    for name in names:
+        seen[name] = seen.get(name, 0) + 1
+        labels.append(name if seen[name] == 1 else f"{name} ({seen[name]})")
+    return labels
+
+
+def summary_table(labels: list[str], results: list[Diagnosis], threshold: float) -> pd.DataFrame:
+    rows = []
+    for label, result in zip(labels, results):
+        status = result.status(threshold)
+        rows.append({"File": label,
+                     "Prediction": DISPLAY_NAMES[result.top] if status != NOT_A_CHEST_XRAY else "—",
+                     "Confidence": float(result.probabilities[result.top]),
+                     "Status": STATUS_TEXT[status],
+                     **{name: float(p) for name, p in zip(DISPLAY_NAMES, result.probabilities)}})
+    return pd.DataFrame(rows)
+
+
+def choose_result(labels: list[str], results: list[Diagnosis], threshold: float) -> Diagnosis:
+    """The summary of many uploads, sortable and downloadable; a clicked row (or the select box) picks the detail."""
+    table = summary_table(labels, results, threshold)
+    st.subheader(f"{len(results)} images")
+
+    def show_clicked_row() -> None:
+        rows = st.session_state["summary_table"].selection.rows
+        if rows:
+            st.session_state["detail_file"] = labels[rows[0]]
+
+    percent = st.column_config.NumberColumn(format="percent")
+    st.dataframe(table, hide_index=True, key="summary_table", on_select=show_clicked_row, selection_mode="single-row",
+                 column_config={name: percent for name in ("Confidence", *DISPLAY_NAMES)})
+    st.download_button("Download the table (CSV)", table.to_csv(index=False).encode(), "xray_predictions.csv",
+                       "text/csv", icon=":material/download:")
+    if st.session_state.get("detail_file") not in labels:
+        st.session_state.pop("detail_file", None)
+    label = st.selectbox("Show the details of", labels, key="detail_file",
+                         help="Or click a row in the table. Sort by clicking a column header.")
+    return results[labels.index(label)]
+
+
+def probability_chart(probabilities: np.ndarray, threshold: float, highlight: int) -> go.Figure:
+    colours = ["#2f6f9f" if i == highlight else "#a9c1d6" for i in range(len(DISPLAY_NAMES))]
+    figure = go.Figure(go.Bar(x=[float(p) for p in probabilities], y=list(DISPLAY_NAMES), orientation="h",
+                              marker_color=colours, text=[f"{p:.1%}" for p in probabilities],
+                              textposition="outside", cliponaxis=False, hovertemplate="%{y}: %{x:.1%}<extra></extra>"))
+    figure.add_vline(x=threshold, line_dash="dash", line_color="#7a7a7a",
+                     annotation_text=f"threshold {threshold:.0%}", annotation_position="top")
+    figure.update_layout(height=250, margin=dict(l=10, r=40, t=30, b=10), showlegend=False,
+                         xaxis=dict(range=[0, 1], tickformat=".0%", title=None),
+                         yaxis=dict(autorange="reversed", title=None))
+    return figure
+
+
+def explanation_map(classifier: Classifier, result: Diagnosis, method: str, class_index: int) -> np.ndarray:
+    """The saliency map, with a spinner when it is not yet computed and is not the instant Grad-CAM."""
+    if method == GRADCAM or result.has_map(method, class_index):
+        return result.saliency_map(classifier, method, class_index)
+    explainer = get_explainer()
+    note = ": Score-CAM re-runs the network on masked copies of the image, a few seconds" if method == "scorecam" else ""
+    with st.spinner(f"Computing {METHODS[method]} for {DISPLAY_NAMES[class_index]}{note}…", show_time=True):
+        return result.saliency_map(classifier, method, class_index, explainer)
+
+
+def viewing_aids(decoded: DecodedImage, key: str) -> tuple[tuple[float, float] | None, bool, bool]:
+    """Display-only controls for the original: (DICOM window or None, CLAHE, invert)."""
+    window = None
+    if decoded.dicom_values is not None:
+        preset = st.selectbox("DICOM window", (*WINDOW_PRESETS, CUSTOM_WINDOW), key="window_preset",
+                              help="Which range of the stored values is spread from black to white.")
+        if preset == CUSTOM_WINDOW:
+            centre, width = decoded.window
+            left, right = st.columns(2)
+            window = (left.number_input("Centre", value=float(centre), key=f"centre_{key}"),
+                      right.number_input("Width", value=float(width), min_value=1.0, key=f"width_{key}"))
+        elif preset != FILE_WINDOW:
+            window = preset_window(decoded, preset)
+    clahe = st.toggle("Enhance contrast (CLAHE)", key="clahe", help="Contrast-limited adaptive histogram "
+                      "equalisation: brings out detail in dark and bright regions.")
+    inverted = st.toggle("Invert (bone dark)", key="invert")
+    return window, clahe, inverted
+
+
+def original_caption(window: tuple[float, float] | None, clahe: bool, inverted: bool) -> str:
+    applied = ([f"window {window[0]:g} / {window[1]:g}"] if window else []) + ["CLAHE"] * clahe + ["inverted"] * inverted
+    return "Original" + (f" ({', '.join(applied)}: display only, the model reads the unaltered image)" if applied else "")
+
+
+def show_detail(classifier: Classifier, result: Diagnosis, threshold: float) -> None:
+    """Decision, probabilities, original with viewing aids, explanation overlay, metadata and downloads for one image."""
+    decoded, key = result.decoded, result.key[:16]
+    status = result.status(threshold)
+    headline, detail = decision_text(result.probabilities, status, threshold)
+    st.subheader(decoded.name)
+    BANNER[status](f"**{headline}**: {detail}")
+
+    aids, explain, pick = st.columns(3, gap="medium")
+    with aids:
+        window, clahe, inverted = viewing_aids(decoded, key)
+    with explain:
+        method = st.segmented_control("Explanation method", list(METHODS), format_func=METHODS.get, default=GRADCAM,
+                                      key="cam_method", help="Grad-CAM is instant; Score-CAM takes a few seconds.") or GRADCAM
+        opacity = st.slider("Heatmap opacity", 0.0, 1.0, 0.4, 0.05, key="opacity")
+    with pick:
+        class_index = st.selectbox("Class to explain", range(len(DISPLAY_NAMES)), index=result.top, key=f"explain_{key}",
+                                   format_func=lambda i: DISPLAY_NAMES[i] + (" (predicted)" if i == result.top else ""))
+    original, explained, numbers = st.columns(3, gap="medium")
+    with original:
+        st.image(png_bytes(display_pixels(decoded, window, clahe, inverted), compression=1),  # lossless, fast
+                 caption=original_caption(window, clahe, inverted), width="stretch")
+    with explained:
+        cam = explanation_map(classifier, result, method, class_index)
+        blended = overlay(fit_for_display(decoded.pixels), cam, opacity)
+        explanation = f"{METHODS[method]} for {DISPLAY_NAMES[class_index]}"
+        st.image(blended, caption=explanation, width="stretch", output_format="JPEG")
+    with numbers:
+        st.plotly_chart(probability_chart(result.probabilities, threshold, result.top), width="stretch",
+                        config={"displayModeBar": False}, key=f"chart_{key}")
+        if status == NOT_A_CHEST_XRAY:
+            st.caption("Probabilities are shown for transparency only: the model was not built for this kind of image.")
+        stem, card = decoded.name.rsplit(".", 1)[0], classifier.card
+        report = ReportContent(decoded.name, fit_for_display(decoded.pixels), blended, explanation, result.probabilities,
+                               headline, detail, card["name"], card["model_sha256"], DISCLAIMER, datetime.now(timezone.utc))
+        png, pdf = st.columns(2)
+        png.download_button("Overlay (PNG)", lambda: png_bytes(blended), f"{stem}_{method}.png", "image/png",
+                            icon=":material/image:", key=f"png_{key}", width="stretch")
+        pdf.download_button("Report (PDF)", lambda: pdf_report(report), f"{stem}_report.pdf", "application/pdf",
+                            icon=":material/picture_as_pdf:", key=f"pdf_{key}", width="stretch")
+        with st.expander("Image details", expanded=decoded.source_format == "DICOM"):
+            st.table(pd.DataFrame({"Field": ["Format", *decoded.metadata],
+                                   "Value": [decoded.source_format, *decoded.metadata.values()]}).set_index("Field"))
+    st.caption(COLOUR_CAPTION)
+
+
+def show_limits(card: dict, expanded: bool) -> None:
+    n = card.get("training_data", {}).get("n", "a few hundred")
+    with st.expander("What this model cannot do", expanded=expanded):
+        st.markdown(
+            f"- It learned from **{n} images** only. Its accuracy figures come from cross-validation on those same "
+            "images, not from an independent hospital's patients.\n"
+            "- The healthy and pneumonia images are **paediatric** (children aged one to five, one hospital in "
+            "Guangzhou); the COVID-19 images are mostly **adults** from papers and case reports. The network may "
+            "have learned the source (age, scanner, crop, labels) rather than the disease; check the heatmap.\n"
+            "- It knows only these four classes. Tuberculosis, cancer, effusion, a collapsed lung or a misplaced "
+            "line will be forced into one of them or called inconclusive.\n"
+            "- It reads one frontal view at 224 × 224 pixels, without the history, examination or earlier images.\n"
+            f"- **{DISCLAIMER}**")
+
+
+st.title("Diagnose")
+st.markdown("Upload chest X-rays to see what the network predicts, how sure it is, and which regions drove the "
+            "prediction. Files stay in memory for this session only; nothing is saved.")
+uploads = st.file_uploader("Chest X-rays (PNG, JPEG, BMP, TIFF, WebP or DICOM)", key="uploads",
+                           type=[ext.lstrip(".") for ext in SUPPORTED_EXTENSIONS], accept_multiple_files=True)
+classifier = load_classifier_or_stop()
+slider, note = st.columns([1, 2], vertical_alignment="bottom")
+threshold = slider.slider("Decision threshold", 0.25, 1.0, round(classifier.threshold, 2), 0.01, key="threshold")
+note.caption(f"Below this top probability the answer is **Inconclusive**. It starts at the model card's value, "
+             f"{classifier.threshold:.2f}, chosen by cross-validation; moving it changes only the wording, never the probabilities.")
+if uploads:
+    outcomes = analyse_uploads(classifier, [(upload.name, upload.getvalue()) for upload in uploads])
+    for outcome in outcomes:
+        if isinstance(outcome, ImageDecodeError):
+            st.error(f"**{outcome.name}** could not be analysed: {outcome.reason}.", icon=":material/error:")
+    pairs = [(upload.name, outcome) for upload, outcome in zip(uploads, outcomes) if isinstance(outcome, Diagnosis)]
+    if pairs:
+        labels, results = unique_labels([name for name, _ in pairs]), [result for _, result in pairs]
+        chosen = choose_result(labels, results, threshold) if len(results) > 1 else results[0]
+        show_detail(classifier, chosen, threshold)
+show_limits(classifier.card, expanded=not uploads)

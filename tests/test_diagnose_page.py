@@ -1,0 +1,166 @@
+"""The app through Streamlit's AppTest: every page renders, and the Diagnose page handles real uploads."""
+import ast
+import io
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+from pydicom.dataset import Dataset, FileMetaDataset
+from pydicom.uid import DigitalXRayImageStorageForPresentation, ExplicitVRLittleEndian, generate_uid
+from streamlit.testing.v1 import AppTest
+
+from core.abstention import STATUS_TEXT, INCONCLUSIVE
+from core.classes import DISPLAY_NAMES
+from core.imaging import read_image_file
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def navigation_pages() -> list[str]:
+    """The page files app.py hands to st.navigation (the st.Page("...") calls)."""
+    calls = [node for node in ast.walk(ast.parse((REPO / "app.py").read_text()))
+             if isinstance(node, ast.Call) and getattr(node.func, "attr", None) == "Page"]
+    return [call.args[0].value for call in calls]
+
+
+PAGES = navigation_pages()
+TIMEOUT = 180  # the first run loads TensorFlow and the model
+
+
+def open_app() -> AppTest:
+    at = AppTest.from_file(str(REPO / "app.py"), default_timeout=TIMEOUT)
+    at.run()
+    assert not at.exception
+    return at
+
+
+def upload(at: AppTest, files: list[tuple[str, bytes]]) -> AppTest:
+    at.file_uploader(key="uploads").set_value([(name, data, "application/octet-stream") for name, data in files])
+    at.run()
+    assert not at.exception, at.exception
+    return at
+
+
+def shared_file(path: Path) -> tuple[str, bytes]:
+    return path.name, path.read_bytes()
+
+
+def png_bytes(pixels: np.ndarray) -> bytes:
+    buffer = io.BytesIO()
+    Image.fromarray(pixels).save(buffer, "PNG")
+    return buffer.getvalue()
+
+
+def dicom_bytes(pixels: np.ndarray) -> bytes:
+    """An 8-bit DX DICOM of the pixels with the identity window, and patient fields that must never be shown."""
+    ds = Dataset()
+    ds.file_meta = FileMetaDataset()
+    ds.file_meta.TransferSyntaxUID = ExplicitVRLittleEndian
+    ds.SOPClassUID, ds.SOPInstanceUID = DigitalXRayImageStorageForPresentation, generate_uid()
+    ds.Modality, ds.ViewPosition, ds.PixelSpacing = "DX", "PA", [0.14, 0.14]
+    ds.PatientName, ds.PatientID = "Doe^Jane", "PID-884213"
+    ds.set_pixel_data(pixels, "MONOCHROME2", 8)
+    ds.WindowCenter, ds.WindowWidth = 128, 256
+    buffer = io.BytesIO()
+    ds.save_as(buffer, enforce_file_format=True)
+    return buffer.getvalue()
+
+
+def chart_probabilities(at: AppTest) -> dict[str, float]:
+    spec = json.loads(at.get("plotly_chart")[0].proto.spec)
+    bar = spec["data"][0]
+    return dict(zip(bar["y"], bar["x"]))
+
+
+def banner(at: AppTest) -> str:
+    """The decision banner's text (the one alert that is not an upload error)."""
+    alerts = [a.value for kind in (at.success, at.warning, at.error) for a in kind if "could not be analysed" not in a.value]
+    assert len(alerts) == 1, alerts
+    return alerts[0]
+
+
+def captions(at: AppTest) -> list[str]:
+    return [caption for image in at.get("image") for caption in image.captions]
+
+
+@pytest.mark.parametrize("page", PAGES)
+def test_every_page_renders(page):
+    at = open_app()
+    at.switch_page(page)
+    at.run()
+    assert not at.exception, f"{page}: {at.exception}"
+    assert at.title, f"{page} has no title"
+
+
+def test_upload_gives_probabilities_and_heatmap(xray_paths):
+    at = upload(open_app(), [shared_file(xray_paths["viral_pneumonia"][0])])
+    probabilities = chart_probabilities(at)
+    assert list(probabilities) == list(DISPLAY_NAMES)
+    assert sum(probabilities.values()) == pytest.approx(1.0, abs=1e-5)
+    predicted = max(probabilities, key=probabilities.get)
+    assert f"Grad-CAM for {predicted}" in captions(at)
+    assert "Original" in captions(at)
+
+
+def test_bad_file_is_named_and_the_others_still_get_results(xray_paths):
+    files = [shared_file(xray_paths["covid19"][0]), ("notes.png", b"these are my notes, not an image"),
+             shared_file(xray_paths["normal"][0])]
+    at = upload(open_app(), files)
+    assert len(at.error) >= 1 and "notes.png" in at.error[0].value and "not an image file" in at.error[0].value
+    table = at.dataframe[0].value
+    assert list(table["File"]) == [files[0][0], files[2][0]]
+    assert set(table.columns) >= {"File", "Prediction", "Confidence", "Status"}
+    assert at.get("plotly_chart") and any(c.startswith("Grad-CAM for") for c in captions(at))
+
+    at.selectbox(key="detail_file").set_value(files[2][0]).run()
+    assert at.subheader[-1].value == files[2][0]
+
+
+def test_dicom_gives_the_same_prediction_as_the_png(xray_paths):
+    pixels = read_image_file(xray_paths["bacterial_pneumonia"][0]).pixels
+    at = upload(open_app(), [("chest.png", png_bytes(pixels)), ("chest.dcm", dicom_bytes(pixels))])
+    table = at.dataframe[0].value.set_index("File")
+    assert table.loc["chest.png", "Prediction"] == table.loc["chest.dcm", "Prediction"]
+    np.testing.assert_allclose(table.loc["chest.png", list(DISPLAY_NAMES)].astype(float),
+                               table.loc["chest.dcm", list(DISPLAY_NAMES)].astype(float), atol=1e-6)
+
+    at.selectbox(key="detail_file").set_value("chest.dcm").run()
+    details = at.table[0].value
+    assert details.loc["Modality", "Value"] == "DX" and details.loc["View position", "Value"] == "PA"
+    assert not details.map(lambda v: "Doe" in str(v) or "PID" in str(v)).any().any()
+    at.selectbox(key="window_preset").set_value("Lung fields").run()
+    assert not at.exception
+    assert any(c.startswith("Original (window") for c in captions(at))
+    assert chart_probabilities(at) == pytest.approx(dict(zip(DISPLAY_NAMES, table.loc["chest.dcm", list(DISPLAY_NAMES)])))
+
+
+def test_status_follows_the_threshold_without_recomputing(xray_paths):
+    at = upload(open_app(), [shared_file(xray_paths["viral_pneumonia"][0])])
+    assert at.slider(key="threshold").value == pytest.approx(at.session_state["threshold"])
+    probabilities = chart_probabilities(at)
+    analysis = next(iter(at.session_state["diagnose_results"].values()))
+
+    at.slider(key="threshold").set_value(1.0).run()
+    assert banner(at).startswith(f"**{STATUS_TEXT[INCONCLUSIVE]}**")
+    first, second = sorted(probabilities, key=probabilities.get, reverse=True)[:2]
+    assert first in banner(at) and second in banner(at)
+
+    at.slider(key="threshold").set_value(0.25).run()
+    assert banner(at).startswith(f"**{max(probabilities, key=probabilities.get)}**")
+    assert chart_probabilities(at) == probabilities
+    assert next(iter(at.session_state["diagnose_results"].values())) is analysis
+
+
+def test_viewing_aids_and_explained_class_change_only_the_display(xray_paths):
+    at = upload(open_app(), [shared_file(xray_paths["normal"][0])])
+    probabilities = chart_probabilities(at)
+    at.toggle(key="clahe").set_value(True)
+    at.toggle(key="invert").set_value(True)
+    at.run()
+    assert "Original (CLAHE, inverted: display only, the model reads the unaltered image)" in captions(at)
+    other = next(i for i, name in enumerate(DISPLAY_NAMES) if name != max(probabilities, key=probabilities.get))
+    at.selectbox(key=next(k for k in at.session_state if k.startswith("explain_"))).set_value(other).run()
+    assert f"Grad-CAM for {DISPLAY_NAMES[other]}" in captions(at)
+    assert chart_probabilities(at) == probabilities
