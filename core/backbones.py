@@ -1,5 +1,6 @@
 """Network architectures: ImageNet transfer backbones and a small CNN from scratch, all taking raw 0-255 pixels."""
 import keras
+import numpy as np
 from keras import layers
 
 BACKBONES = ("mobilenet_v2", "resnet50", "small_cnn")
@@ -8,22 +9,31 @@ DEFAULT_BACKBONE = "mobilenet_v2"
 # The convolutional output that Grad-CAM explains by default, and the pooled feature layers the head reads.
 CAM_LAYER = {"mobilenet_v2": "out_relu", "resnet50": "conv5_block3_out", "small_cnn": "last_conv"}
 FEATURE_LAYERS = {
-    "mobilenet_v2": ("block_13_expand_relu", "out_relu"),
+    "mobilenet_v2": ("block_13_expand_relu", "block_16_expand_relu", "out_relu"),
     "resnet50": ("conv4_block6_out", "conv5_block3_out"),
     "small_cnn": ("last_conv",),
 }
 FEATURES_NAME = "features"  # the concatenated pooled features: the penultimate layer
 
 
+class WeightsUnavailableError(RuntimeError):
+    """ImageNet weights are neither in the Keras cache nor downloadable (no internet access)."""
+
+
 def _imagenet_trunk(backbone: str, pixels: keras.KerasTensor, weights: str | None) -> keras.Model:
     """An ImageNet trunk built on `pixels` (0-255), with the backbone's own normalisation in front."""
     shape = tuple(pixels.shape[1:])
     if backbone == "mobilenet_v2":
-        scaled = layers.Rescaling(1 / 127.5, offset=-1, name="to_minus1_plus1")(pixels)
-        return keras.applications.MobileNetV2(include_top=False, weights=weights, input_tensor=scaled, input_shape=shape)
-    # ResNet50's "caffe" normalisation: BGR mean subtraction. Inputs are grey (R = G = B), so order is moot.
-    centred = layers.Normalization(mean=[103.939, 116.779, 123.68], variance=[1.0, 1.0, 1.0], name="caffe_centre")(pixels)
-    return keras.applications.ResNet50(include_top=False, weights=weights, input_tensor=centred, input_shape=shape)
+        x, application = layers.Rescaling(1 / 127.5, offset=-1, name="to_minus1_plus1")(pixels), keras.applications.MobileNetV2
+    else:  # ResNet50's "caffe" normalisation: BGR mean subtraction. Inputs are grey (R = G = B), so order is moot.
+        x = layers.Normalization(mean=[103.939, 116.779, 123.68], variance=[1.0, 1.0, 1.0], name="caffe_centre")(pixels)
+        application = keras.applications.ResNet50
+    try:
+        return application(include_top=False, weights=weights, input_tensor=x, input_shape=shape)
+    except Exception as err:  # Keras raises a bare Exception when the download fails
+        raise WeightsUnavailableError(
+            f"ImageNet weights for {backbone} are not in the Keras cache ($KERAS_HOME/models) and could not be downloaded ({err})"
+        ) from None
 
 
 def _small_cnn_trunk(pixels: keras.KerasTensor) -> keras.KerasTensor:
@@ -52,11 +62,22 @@ def build_feature_extractor(backbone: str, img_size: int, weights: str | None = 
     return keras.Model(pixels, features, name=f"{backbone}_features")
 
 
-def build_head(num_features: int, num_classes: int, dropout: float = 0.3) -> keras.Model:
-    """Dropout then a softmax layer: a linear classifier on the pooled features."""
+def build_head(num_features: int, num_classes: int, feature_sample: np.ndarray | None = None,
+               dropout: float = 0.2, l2: float = 0.01) -> keras.Model:
+    """A linear softmax classifier on the pooled features, standardised by their training mean and variance.
+
+    Pass `feature_sample` (the training features) for a frozen backbone; without it (training end to end) the
+    standardisation layer is left out.
+    """
     features = keras.Input((num_features,), name="pooled_features")
-    x = layers.Dropout(dropout, name="head_dropout")(features)
-    probabilities = layers.Dense(num_classes, activation="softmax", name="probabilities")(x)
+    x = features
+    if feature_sample is not None:
+        standardise = layers.Normalization(name="standardise")
+        standardise.adapt(feature_sample)
+        x = standardise(x)
+    x = layers.Dropout(dropout, name="head_dropout")(x)
+    probabilities = layers.Dense(num_classes, activation="softmax", kernel_regularizer=keras.regularizers.L2(l2),
+                                 name="probabilities")(x)
     return keras.Model(features, probabilities, name="head")
 
 

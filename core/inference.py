@@ -61,7 +61,9 @@ class Classifier:
         self.ood = OodDetector.load(loaded.directory, self.card)
         dense = self.model.get_layer("probabilities")
         self._kernel, self._bias = dense.kernel, dense.bias
-        self._graph = keras.Model(self.model.input, [self.model.get_layer(self.cam_layer).output, self.model.get_layer(FEATURES_NAME).output])
+        # conv maps for Grad-CAM, pooled features for the OOD check, and the dense layer's input for the logits
+        self._graph = keras.Model(self.model.input, [self.model.get_layer(self.cam_layer).output,
+                                                     self.model.get_layer(FEATURES_NAME).output, dense.input])
         self._analyse = tf.function(self._forward_with_cam, reduce_retracing=True)
         self._batch = tf.function(self._forward, reduce_retracing=True)
 
@@ -70,14 +72,14 @@ class Classifier:
         return cls(load_model(directory))
 
     def _forward(self, x: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:
-        _, features = self._graph(x, training=False)
-        return tf.matmul(features, self._kernel) + self._bias, features
+        _, features, head_input = self._graph(x, training=False)
+        return tf.matmul(head_input, self._kernel) + self._bias, features
 
     def _forward_with_cam(self, x: tf.Tensor, class_index: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor, tf.Tensor]:
         with tf.GradientTape() as tape:
             tape.watch(x)  # records the forward pass so the gradient can reach the conv maps
-            maps, features = self._graph(x, training=False)
-            logits = tf.matmul(features, self._kernel) + self._bias
+            maps, features, head_input = self._graph(x, training=False)
+            logits = tf.matmul(head_input, self._kernel) + self._bias
             target = tf.where(class_index < 0, tf.argmax(logits[0], output_type=tf.int32), class_index)
             score = logits[0, target]
         weights = tf.reduce_mean(tape.gradient(score, maps), axis=(1, 2), keepdims=True)

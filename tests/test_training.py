@@ -39,3 +39,13 @@ def test_training_refuses_a_folder_without_images(tmp_path, capsys):
     (tmp_path / "normal").mkdir()
     assert train.main([str(tmp_path), "--out", str(tmp_path / "m")]) == 2
     assert "no images found" in capsys.readouterr().err
+
+
+def test_resnet50_without_reachable_weights_fails_with_a_clear_message_or_trains(xray_paths, tmp_path, capsys):
+    data = _tiny_dataset(tmp_path / "data", xray_paths)
+    args = [str(data), "--out", str(tmp_path / "m"), "--backbone", "resnet50", "--epochs", "1", "--img-size", "32", "--folds", "2"]
+    code = train.main(args)
+    if code == 2:  # offline, with no ResNet50 file in the Keras cache
+        assert "ImageNet weights for resnet50" in capsys.readouterr().err
+    else:
+        assert code == 0 and (tmp_path / "m" / MODEL_FILE).is_file()
