@@ -1,0 +1,115 @@
+"""Recurrent cell: the course's character RNN one step at a time, with editable weights, and an LSTM's gates."""
+import numpy as np
+import pandas as pd
+import plotly.express as px
+import streamlit as st
+
+from core.recurrent import B_H, VOCAB, W_HH, W_HY, W_XH, default_lstm_params, lstm_steps, rnn_steps
+
+HIDDEN = [f"h{i + 1}" for i in range(W_XH.shape[0])]
+DEFAULT_TEXT = "hell"  # the course's example: a trained model reading h, e, l, l predicts e, l, l, o
+
+
+def vec(values: np.ndarray) -> str:
+    return "[" + ", ".join(f"{v:.6f}" for v in values) + "]"
+
+
+def edit_matrix(values: np.ndarray, rows: list[str], columns: list[str], key: str) -> np.ndarray:
+    """An editable weight matrix; a cleared cell counts as 0."""
+    frame = pd.DataFrame(values, index=rows, columns=columns)
+    edited = st.data_editor(frame, key=key, column_config={c: st.column_config.NumberColumn(format="%.6f") for c in columns})
+    matrix = edited.to_numpy(dtype=float)
+    if np.isnan(matrix).any():
+        st.warning("Empty cells count as 0.")
+    return np.nan_to_num(matrix)
+
+
+def read_text() -> str | None:
+    text = st.text_input(f"Characters to read, from {', '.join(VOCAB)}", DEFAULT_TEXT, max_chars=12, key="text").strip().lower()
+    unknown = sorted(set(text) - set(VOCAB))
+    if not text:
+        st.info(f"Type at least one of {', '.join(VOCAB)}.")
+        return None
+    if unknown:
+        st.error(f"{', '.join(repr(c) for c in unknown)} not in the vocabulary: use only {', '.join(VOCAB)}.")
+        return None
+    return text
+
+
+def rnn_section(text: str) -> None:
+    st.markdown("Edit any weight; every number below is recomputed. The starting values are the slide's.")
+    left, right = st.columns([3, 2])
+    with left:
+        st.markdown("**W_xh**: input (one-hot character) → hidden")
+        w_xh = edit_matrix(np.array(W_XH), HIDDEN, list(VOCAB), "w_xh")
+        st.markdown("**W_hy**: hidden → output score per character")
+        w_hy = edit_matrix(np.array(W_HY), [f"y_{c}" for c in VOCAB], HIDDEN, "w_hy")
+    with right:
+        w_hh = st.number_input("W_hh: hidden → hidden (one number on the slide, shared by every unit)",
+                               value=W_HH, step=0.01, format="%.6f", key="w_hh")
+        b = st.number_input("b: bias of the hidden units", value=B_H, step=0.01, format="%.6f", key="b")
+        st.latex(r"h_t = \tanh(W_{hh}\,h_{t-1} + b + W_{xh}\,x_t)")
+        st.latex(r"y_t = W_{hy}\,h_t \qquad p_t = \mathrm{softmax}(y_t)")
+    steps = rnn_steps(text, w_xh, w_hh, b, w_hy)
+
+    summary = pd.DataFrame({
+        "t": range(1, len(steps) + 1),
+        "reads": [s.char for s in steps],
+        "h_t": [vec(s.h) for s in steps],
+        "y_t": [vec(s.y) for s in steps],
+        "predicts next": [s.next_char for s in steps],
+        "p(next)": [f"{s.probs.max():.1%}" for s in steps],
+    })
+    st.dataframe(summary, hide_index=True)
+    st.caption("The slide's weights are not trained, so the predictions are not yet 'e, l, l, o' for 'hell'. "
+               "Try editing W_hy (or W_xh) until they are: that is what training does, by gradient descent.")
+
+    t = st.slider("Step to open", 1, len(steps), 1, key="rnn_step") if len(steps) > 1 else 1
+    step, h_prev = steps[t - 1], steps[t - 2].h if t > 1 else np.zeros(len(HIDDEN))
+    st.markdown(f"#### Step {t}: reading '{step.char}'")
+    st.markdown(
+        f"- x_{t} = one-hot('{step.char}') = `{step.x.astype(int).tolist()}`\n"
+        f"- h_{t - 1} = `{vec(h_prev)}`\n"
+        f"- W_xh x_{t} = `{vec(w_xh @ step.x)}` (column '{step.char}' of W_xh)\n"
+        f"- W_hh h_{t - 1} + b + W_xh x_{t} = `{vec(step.pre_activation)}`\n"
+        f"- **h_{t} = tanh(…) = `{vec(step.h)}`**\n"
+        f"- y_{t} = W_hy h_{t} = `{vec(step.y)}`\n"
+        f"- softmax(y_{t}) = `{vec(step.probs)}` → most likely next character: **'{step.next_char}'**"
+    )
+    probs = pd.DataFrame({"character": VOCAB, "probability": step.probs})
+    fig = px.bar(probs, x="character", y="probability", range_y=[0, 1], title=f"p_{t}: what comes after '{text[:t]}'?")
+    fig.update_layout(height=280, margin=dict(l=10, r=10, t=40, b=10))
+    st.plotly_chart(fig, config={"displayModeBar": False})
+
+
+def lstm_section(text: str) -> None:
+    st.markdown(
+        "An LSTM keeps a second state, the cell c_t, and three gates decide what happens to it: the **forget** gate "
+        "how much of the previous cell to keep, the **input** gate how much of the new candidate to write, the **output** gate "
+        "how much of the cell to show as h_t. Its weights here are small seeded random numbers (it is not trained), "
+        "so watch how the gates move, not what it predicts.")
+    st.latex(r"f_t, i_t, o_t = \sigma(W x_t + U h_{t-1} + b) \quad g_t = \tanh(\dots) \quad "
+             r"c_t = f_t \odot c_{t-1} + i_t \odot g_t \quad h_t = o_t \odot \tanh(c_t)")
+    steps = lstm_steps(text, default_lstm_params(hidden=len(HIDDEN)))
+    rows = [{"t": t, "reads": s.char, "unit": unit, "forget f": s.forget[u], "input i": s.input[u],
+             "candidate g": s.candidate[u], "output o": s.output[u], "cell c": s.cell[u], "hidden h": s.hidden[u]}
+            for t, s in enumerate(steps, start=1) for u, unit in enumerate(HIDDEN)]
+    table = pd.DataFrame(rows)
+    gates = table.melt(id_vars=["t", "reads", "unit"], value_vars=["forget f", "input i", "output o"], var_name="gate")
+    fig = px.line(gates, x="t", y="value", color="unit", facet_col="gate", markers=True, range_y=[0, 1],
+                  hover_data=["reads"], title="Gate openings per step (0 = closed, 1 = open)")
+    fig.update_xaxes(tickvals=list(range(1, len(steps) + 1)), ticktext=[f"{t}:'{c}'" for t, c in enumerate(text, start=1)])
+    fig.update_layout(height=320, margin=dict(l=10, r=10, t=60, b=10))
+    st.plotly_chart(fig, config={"displayModeBar": False})
+    st.dataframe(table.style.format({c: "{:.4f}" for c in table.columns[3:]}), hide_index=True)
+
+
+st.title("Recurrent cell")
+st.caption("The course's character model: the vocabulary h, e, l, o as one-hot vectors, three hidden units, "
+           "and the slide's weights. Every number is computed as you edit.")
+text = read_text()
+if text:
+    st.header("A simple RNN, step by step")
+    rnn_section(text)
+    st.header("An LSTM on the same characters")
+    lstm_section(text)

@@ -1,0 +1,255 @@
+"""Train a CNN: a small network trained live on digits or low-resolution X-rays, and scratch versus transfer."""
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import plotly.express as px
+import plotly.graph_objects as go
+import streamlit as st
+from plotly.subplots import make_subplots
+
+from core.classes import DISPLAY_NAMES
+from core.dataset import DatasetError
+from core.live_training import (ACTIVATIONS, OPTIMIZERS, LabelledArrays, LiveRun, RunResult, TrainingConfig,
+                                digits_arrays, xray_arrays)
+from core.transfer_comparison import TRANSFER_SIZE, Comparison, compare
+
+SHARED_XRAYS = Path(__file__).resolve().parents[2] / "shared" / "datasets" / "chest_xray_4class"
+DIGITS = "Handwritten digits, 8×8 (bundled with scikit-learn)"
+SHARED = "Chest X-rays (the shared data set)"
+FOLDER = "Chest X-rays from a folder on this server"
+OPTIMIZER_NAMES = {"adam": "Adam", "sgd": "SGD", "rmsprop": "RMSprop"}
+LEARNING_RATES = (1e-4, 3e-4, 1e-3, 3e-3, 1e-2, 3e-2, 1e-1)
+POLL_S = 1.0  # how often the live view redraws while a run trains
+
+
+# ----------------------------------------------------------------------------- data
+
+@st.cache_data(show_spinner="Loading the digits…")
+def load_digits_cached() -> LabelledArrays:
+    return digits_arrays()
+
+
+@st.cache_data(show_spinner="Loading and shrinking the X-rays…")
+def load_xrays_cached(root: str, size: int) -> LabelledArrays:
+    return xray_arrays(root, size)
+
+
+def choose_xray_folder(key: str) -> str | None:
+    """The shared X-ray folder or one the user names; None (with a message) when neither can be used."""
+    choices = ([SHARED] if SHARED_XRAYS.is_dir() else []) + [FOLDER]
+    choice = st.radio("X-ray folder", choices, horizontal=True, key=f"{key}_folder_choice")
+    if choice == SHARED:
+        return str(SHARED_XRAYS)
+    path = st.text_input("Folder with one subfolder per class (covid19, normal, bacterial_pneumonia, viral_pneumonia)",
+                         key=f"{key}_folder").strip()
+    if not path:
+        st.info("Type the path of a folder on the server.")
+        return None
+    if not Path(path).is_dir():
+        st.error(f"{path}: no such folder on the server.")
+        return None
+    return path
+
+
+def choose_data() -> LabelledArrays | None:
+    sources = [DIGITS, "Chest X-rays at low resolution"]
+    source = st.radio("Data", sources, horizontal=True, key="data_source")
+    if source == DIGITS:
+        return load_digits_cached()
+    root = choose_xray_folder("live")
+    size = st.select_slider("X-ray size (pixels)", (32, 48, 64, 96), 64, key="xray_size")
+    if root is None:
+        return None
+    try:
+        return load_xrays_cached(root, size)
+    except DatasetError as err:
+        st.error(str(err))
+        return None
+
+
+# ----------------------------------------------------------------------------- figures
+
+def curves_figure(history: dict[str, list[float]], epochs: int) -> go.Figure:
+    """Loss and accuracy per epoch, training and validation, on a fixed epoch axis so the curves grow."""
+    fig = make_subplots(rows=1, cols=2, subplot_titles=("Loss", "Accuracy"))
+    for col, metric in enumerate(("loss", "accuracy"), start=1):
+        for prefix, name, colour in (("", "training", "#2f6f9f"), ("val_", "validation", "#d1495b")):
+            values = history.get(prefix + metric, [])
+            fig.add_trace(go.Scatter(x=list(range(1, len(values) + 1)), y=values, name=name, mode="lines+markers",
+                                     line=dict(color=colour), legendgroup=name, showlegend=col == 1), row=1, col=col)
+        fig.update_xaxes(title_text="epoch", range=[0.5, max(epochs, 1) + 0.5], row=1, col=col)
+    fig.update_yaxes(rangemode="tozero", row=1, col=1)
+    fig.update_yaxes(range=[0, 1.02], row=1, col=2)
+    fig.update_layout(height=320, margin=dict(l=10, r=10, t=40, b=10))
+    return fig
+
+
+def confusion_figure(confusion: np.ndarray, class_names: tuple[str, ...], title: str) -> go.Figure:
+    fig = px.imshow(confusion, x=list(class_names), y=list(class_names), text_auto=True, color_continuous_scale="Blues",
+                    labels=dict(x="predicted", y="true", color="images"), title=title)
+    fig.update_layout(height=380 if len(class_names) > 4 else 320, margin=dict(l=10, r=10, t=40, b=10), coloraxis_showscale=False)
+    fig.update_xaxes(type="category")
+    fig.update_yaxes(type="category")
+    return fig
+
+
+def show(fig: go.Figure, key: str | None = None) -> None:
+    st.plotly_chart(fig, key=key, config={"displayModeBar": False})
+
+
+# ----------------------------------------------------------------------------- live training
+
+def choose_config() -> tuple[TrainingConfig, bool]:
+    """The training settings, in a form so nothing reruns until Train is pressed."""
+    running = "live_run" in st.session_state
+    with st.form("config"):
+        a, b, c = st.columns(3)
+        epochs = a.slider("Epochs", 1, 50, 10, key="epochs")
+        batch_size = a.select_slider("Batch size", (8, 16, 32, 64, 128), 32, key="batch_size")
+        layers = b.slider("Convolution layers", 1, 3, 2, key="layers")
+        first = b.select_slider("Filters in the first layer (doubling in each next one)", (2, 4, 8, 16, 32), 8, key="filters")
+        activation = b.selectbox("Activation", ACTIVATIONS, key="activation")
+        optimizer = c.selectbox("Optimizer", list(OPTIMIZERS), format_func=OPTIMIZER_NAMES.get, key="optimizer")
+        learning_rate = c.select_slider("Learning rate", LEARNING_RATES, 1e-3, format_func=lambda v: f"{v:g}", key="learning_rate")
+        dropout = c.slider("Dropout before the last layer", 0.0, 0.7, 0.25, 0.05, key="dropout")
+        seed = a.number_input("Seed (the split and the starting weights)", 0, 9999, 42, key="seed")
+        train = st.form_submit_button("Train", type="primary", disabled=running, key="train")
+    config = TrainingConfig(epochs, batch_size, tuple(first * 2 ** i for i in range(layers)), activation, optimizer,
+                            learning_rate, dropout, int(seed))
+    return config, train
+
+
+def record(result: RunResult) -> None:
+    """Keep a finished run for the comparison table, and as the one shown in full."""
+    runs = st.session_state.setdefault("runs", [])
+    c = result.config
+    runs.append({
+        "Run": len(runs) + 1, "Data": result.data_name, "Epochs": f"{result.epochs_run}/{c.epochs}",
+        "Batch": c.batch_size, "Filters": " → ".join(map(str, c.filters)), "Activation": c.activation,
+        "Optimizer": OPTIMIZER_NAMES[c.optimizer], "Learning rate": f"{c.learning_rate:g}", "Dropout": c.dropout,
+        "Parameters": result.parameters, "Validation accuracy": result.history.get("val_accuracy", [np.nan])[-1],
+        "Test accuracy": result.test_accuracy, "Seconds": round(result.seconds, 1), "Stopped early": result.stopped,
+    })
+    st.session_state["last_result"] = result
+
+
+@st.fragment(run_every=POLL_S if "live_run" in st.session_state else None)
+def live_view() -> None:
+    """Redraws every second while a run trains; when it ends, records it and refreshes the whole page."""
+    run: LiveRun | None = st.session_state.get("live_run")
+    if run is None:
+        return
+    if run.done:
+        del st.session_state["live_run"]
+        if run.error:
+            st.session_state["live_error"] = run.error
+        else:
+            record(run.result)
+        st.rerun()
+    done = len(run.history.get("loss", []))
+    st.progress(done / run.config.epochs, text=f"Training on {run.data.name}: epoch {done} of {run.config.epochs} done"
+                + (" — stopping after this batch…" if run.stopping else ""))
+    st.button("■ Stop", on_click=run.stop, disabled=run.stopping, key="stop")
+    show(curves_figure(run.history, run.config.epochs), key="live_curves")
+
+
+def show_last_result() -> None:
+    result: RunResult | None = st.session_state.get("last_result")
+    if result is None:
+        return
+    stopped = f", stopped by you after {result.epochs_run} of {result.config.epochs} epochs" if result.stopped else ""
+    st.subheader(f"Last run: {result.data_name}{stopped}")
+    a, b, c = st.columns(3)
+    a.metric("Test accuracy", f"{result.test_accuracy:.1%}", help=f"On {result.n_test} images the network never trained on.")
+    b.metric("Trainable parameters", f"{result.parameters:,}")
+    c.metric("Training time", f"{result.seconds:.1f} s", help=f"{result.n_train} training images.")
+    show(curves_figure(result.history, result.config.epochs), key="final_curves")
+    left, _ = st.columns(2)
+    with left:
+        show(confusion_figure(result.confusion, result.class_names, "Test images: true against predicted"), key="confusion")
+
+
+def live_training_tab() -> None:
+    st.markdown("Choose the data and the network, press **Train**, and watch the loss and accuracy after every epoch. "
+                "The data are split once (seeded, stratified): 64 % to train on, 16 % for the validation curve, and "
+                "20 % kept back for the test accuracy at the end.")
+    data = choose_data()
+    config, train = choose_config()
+    if train and data is not None and "live_run" not in st.session_state:
+        st.session_state.pop("live_error", None)
+        st.session_state["live_run"] = LiveRun(data, config).start()
+        st.rerun()  # redraw the form disabled and start polling
+    if error := st.session_state.get("live_error"):
+        st.error(error)
+    live_view()
+    show_last_result()
+    runs = st.session_state.get("runs", [])
+    if runs:
+        st.subheader("Your runs")
+        st.dataframe(pd.DataFrame(runs), hide_index=True, column_config={
+            "Validation accuracy": st.column_config.NumberColumn(format="percent"),
+            "Test accuracy": st.column_config.NumberColumn(format="percent"),
+        })
+        if st.button("Clear the runs", key="clear_runs"):
+            st.session_state.pop("runs")
+            st.session_state.pop("last_result", None)
+            st.rerun()
+
+
+# ----------------------------------------------------------------------------- scratch versus transfer
+
+@st.cache_data(show_spinner=False)
+def compare_cached(root: str, scratch_size: int, config: TrainingConfig, _progress=None) -> Comparison:
+    return compare(root, scratch_size, config, _progress)
+
+
+def comparison_tab() -> None:
+    st.markdown(
+        "Two ways to get an X-ray classifier from the same few hundred images, scored on the same held-out 20 %: "
+        "a small CNN **trained from scratch**, and **transfer learning**: MobileNetV2, trained on ImageNet photos "
+        "and frozen, turns each X-ray into features, and a logistic regression learns the four classes from them.")
+    root = choose_xray_folder("compare")
+    a, b = st.columns(2)
+    size = a.select_slider("Scratch CNN input size (pixels)", (32, 48, 64, 96), 64, key="compare_size")
+    epochs = b.slider("Scratch CNN epochs", 5, 60, 30, key="compare_epochs")
+    config = TrainingConfig(epochs=epochs, batch_size=32, filters=(16, 32, 64), dropout=0.3)
+    if root is None or not st.button("Run the comparison", type="primary", key="compare"):
+        result = st.session_state.get("comparison")
+    else:
+        bar = st.progress(0.0, text="Reading the X-rays…")
+        try:
+            result = compare_cached(root, size, config, lambda done, total: bar.progress(done / total, text=f"Reading X-ray {done} of {total}…"))
+        except DatasetError as err:
+            st.error(str(err))
+            return
+        finally:
+            bar.empty()
+        st.session_state["comparison"] = result
+    if result is None:
+        st.caption(f"Takes about a minute on a laptop CPU: most of it is MobileNetV2 reading every X-ray at {TRANSFER_SIZE} px.")
+        return
+    table = pd.DataFrame([{
+        "Approach": r.name, "Test accuracy": f"{r.accuracy:.1%}",
+        "95 % interval": f"{r.accuracy_ci[0]:.0%} – {r.accuracy_ci[1]:.0%}", "Macro F1": f"{r.macro_f1:.2f}",
+        "Fitting time": f"{r.seconds:.0f} s",
+    } for r in result.results])
+    st.dataframe(table, hide_index=True)
+    st.markdown(
+        f"Trained on {result.n_train} images, tested once on {result.n_test}. Always answering the commonest class "
+        f"would score {result.majority_accuracy:.0%}. With so few test images the 95 % intervals are wide: a gap "
+        "smaller than they are may be luck of the split. Both models see images from the same sources as their "
+        "training images, so neither figure says how they would do on another hospital's X-rays.")
+    columns = st.columns(len(result.results))
+    for i, (column, r) in enumerate(zip(columns, result.results)):
+        with column:
+            show(confusion_figure(r.confusion, DISPLAY_NAMES, r.name), key=f"compare_confusion_{i}")
+
+
+st.title("Train a CNN")
+st.caption("Small networks, trained here on the server's CPU while you watch.")
+live_tab, compare_tab = st.tabs(["Train live", "Scratch versus transfer"])
+with live_tab:
+    live_training_tab()
+with compare_tab:
+    comparison_tab()

@@ -1,0 +1,96 @@
+"""Live training: the bundled digits, low-resolution X-ray folders, the small CNN, per-epoch reports and stopping."""
+import os
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from core.classes import CLASS_NAMES
+from core.dataset import DatasetError
+from core.live_training import (LiveProgress, LiveRun, TrainingConfig, build_small_cnn, digits_arrays, train_live,
+                                xray_arrays)
+
+TINY = TrainingConfig(epochs=1, batch_size=64, filters=(4,), dropout=0.0)
+
+
+@pytest.fixture(scope="module")
+def digits():
+    return digits_arrays()
+
+
+def linked_subset(dataset_dir: Path, root: Path, per_class: int) -> Path:
+    """A class-per-folder copy of the first images of each class, as symbolic links (nothing is copied)."""
+    for name in CLASS_NAMES:
+        (root / name).mkdir(parents=True)
+        for path in sorted((dataset_dir / name).iterdir())[:per_class]:
+            os.symlink(path, root / name / path.name)
+    return root
+
+
+def test_digits_are_the_bundled_8x8_set_scaled_to_one(digits):
+    assert digits.x.shape == (1797, 8, 8, 1) and digits.x.dtype == np.float32
+    assert digits.x.min() == 0 and digits.x.max() == 1
+    assert digits.class_names == tuple("0123456789") and set(digits.y) == set(range(10))
+
+
+def test_small_cnn_has_one_conv_per_filter_count_and_stops_pooling_at_one_pixel():
+    model = build_small_cnn((8, 8, 1), 10, TrainingConfig(filters=(4, 8, 16, 32)))
+    convs = [layer for layer in model.layers if layer.name.startswith("conv")]
+    assert [layer.filters for layer in convs] == [4, 8, 16, 32]
+    assert [layer.name for layer in model.layers if layer.name.startswith("pool")] == ["pool1", "pool2", "pool3"]  # 8 -> 4 -> 2 -> 1
+    assert model.output.shape == (None, 10)
+
+
+def test_unknown_activation_or_optimizer_is_named():
+    with pytest.raises(ValueError, match="activation must be one of"):
+        build_small_cnn((8, 8, 1), 10, TrainingConfig(activation="swishy"))
+    with pytest.raises(ValueError, match="optimizer must be one of"):
+        train_live(digits_arrays(), TrainingConfig(optimizer="adagrad"))
+
+
+def test_one_epoch_reports_once_and_scores_the_held_out_fifth(digits):
+    reports = []
+    result = train_live(digits, TINY, on_epoch=reports.append)
+    assert len(reports) == 1 and set(reports[0]) == {"loss", "accuracy", "val_loss", "val_accuracy"}
+    assert result.epochs_run == 1 and not result.stopped
+    assert result.n_test == 360 and result.confusion.sum() == 360  # 20 % of 1,797, stratified
+    assert result.n_train == 1149  # 80 % of the rest; the other 20 % draw the validation curve
+    assert result.test_accuracy == pytest.approx(np.trace(result.confusion) / 360)
+
+
+def test_should_stop_ends_training_early(digits):
+    result = train_live(digits, TrainingConfig(epochs=20, batch_size=64, filters=(4,)), should_stop=lambda: True)
+    assert result.stopped and result.epochs_run == 1
+
+
+def test_live_progress_sets_stop_training():
+    class Model:
+        stop_training = False
+
+    progress = LiveProgress(should_stop=lambda: True)
+    progress.set_model(Model())
+    progress.on_train_batch_end(0)
+    assert progress.model.stop_training
+
+
+def test_live_run_trains_in_the_background_and_can_be_stopped(digits):
+    run = LiveRun(digits, TrainingConfig(epochs=200, batch_size=64, filters=(4,))).start()
+    assert not run.done
+    run.stop()
+    run.wait(60)
+    assert run.done and run.error is None
+    assert run.result.stopped and run.result.epochs_run < 200
+
+
+def test_xray_folder_loads_small_and_grey(dataset_dir, tmp_path):
+    data = xray_arrays(linked_subset(dataset_dir, tmp_path / "xrays", 5), size=32)
+    assert data.x.shape == (20, 32, 32, 1) and 0 <= data.x.min() and data.x.max() <= 1
+    assert list(np.bincount(data.y)) == [5, 5, 5, 5]
+
+
+def test_xray_folder_with_too_few_images_names_the_class(dataset_dir, tmp_path):
+    root = linked_subset(dataset_dir, tmp_path / "xrays", 5)
+    for path in sorted((root / "covid19").iterdir())[2:]:
+        path.unlink()
+    with pytest.raises(DatasetError, match=r"too few in covid19 \(2\)"):
+        xray_arrays(root)
