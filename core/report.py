@@ -14,16 +14,16 @@ CREATED_FORMAT = "%Y-%m-%d %H:%M UTC"
 
 
 def decision_text(probabilities: np.ndarray, status: str, threshold: float) -> tuple[str, str]:
-    """(headline, explanation) for a decision, e.g. ("Inconclusive", "between Viral Pneumonia (48%) and ...")."""
+    """(headline, explanation) for a decision, e.g. ("Inconclusive", "between Viral Pneumonia (48.2%) and ...")."""
     first, second = np.argsort(probabilities)[::-1][:2]
-    top = f"{DISPLAY_NAMES[first]} ({probabilities[first]:.0%})"
+    top = f"{DISPLAY_NAMES[first]} ({probabilities[first]:.1%})"
     if status == NOT_A_CHEST_XRAY:
         return STATUS_TEXT[status], ("this image is unlike the chest X-rays the model was trained on, "
                                      "so no class is given and the probabilities below mean little.")
     if status == INCONCLUSIVE:
-        return STATUS_TEXT[status], (f"between {top} and {DISPLAY_NAMES[second]} ({probabilities[second]:.0%}); "
+        return STATUS_TEXT[status], (f"between {top} and {DISPLAY_NAMES[second]} ({probabilities[second]:.1%}); "
                                      f"the top probability is under the {threshold:.0%} threshold.")
-    return DISPLAY_NAMES[first], f"{probabilities[first]:.0%} probability, at or above the {threshold:.0%} threshold."
+    return DISPLAY_NAMES[first], f"{probabilities[first]:.1%} probability, at or above the {threshold:.0%} threshold."
 
 
 def png_bytes(image: np.ndarray, compression: int = 6) -> bytes:

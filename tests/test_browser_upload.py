@@ -73,7 +73,7 @@ def app_url(chromium: Path, tmp_path_factory):
             server.kill()
 
 
-def test_upload_shows_prediction_and_overlay(app_url, chromium, xray_paths):
+def test_upload_shows_prediction_overlay_and_downloads(app_url, chromium, xray_paths):
     from playwright.sync_api import expect, sync_playwright
 
     screenshots = Path(os.environ.get("SCREENSHOT_DIR") or tempfile.mkdtemp(prefix="screenshots_"))
@@ -92,5 +92,9 @@ def test_upload_shows_prediction_and_overlay(app_url, chromium, xray_paths):
             expect(page.get_by_test_id("stPlotlyChart").locator(".main-svg").first).to_be_visible(timeout=30_000)
             expect(page.get_by_test_id("stException")).to_have_count(0)
             page.screenshot(path=str(screenshots / "diagnose_upload.png"), full_page=True)
+            for button, signature in (("Report (PDF)", b"%PDF"), ("Overlay (PNG)", b"\x89PNG")):
+                with page.expect_download(timeout=30_000) as download:
+                    page.get_by_role("button", name=button).click()
+                assert Path(download.value.path()).read_bytes().startswith(signature), button
         finally:
             browser.close()
