@@ -19,7 +19,7 @@ def decision_text(probabilities: np.ndarray, status: str, threshold: float) -> t
     top = f"{DISPLAY_NAMES[first]} ({probabilities[first]:.1%})"
     if status == NOT_A_CHEST_XRAY:
         return STATUS_TEXT[status], ("this image is unlike the chest X-rays the model was trained on, "
-                                     "so no class is given and the probabilities below mean little.")
+                                     "so no class is given and its probabilities mean little.")
     if status == INCONCLUSIVE:
         return STATUS_TEXT[status], (f"between {top} and {DISPLAY_NAMES[second]} ({probabilities[second]:.1%}); "
                                      f"the top probability is under the {threshold:.0%} threshold.")

@@ -72,7 +72,7 @@ def summary_table(labels: list[str], results: list[Diagnosis], threshold: float)
         status = result.status(threshold)
         rows.append({"File": label,
                      "Prediction": DISPLAY_NAMES[result.top] if status != NOT_A_CHEST_XRAY else "—",
-                     "Confidence": float(result.probabilities[result.top]),
+                     "Confidence": float(result.probabilities[result.top]) if status != NOT_A_CHEST_XRAY else None,
                      "Status": STATUS_TEXT[status],
                      **{name: float(p) for name, p in zip(DISPLAY_NAMES, result.probabilities)}})
     return pd.DataFrame(rows)

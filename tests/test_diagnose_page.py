@@ -11,7 +11,7 @@ from pydicom.dataset import Dataset, FileMetaDataset
 from pydicom.uid import DigitalXRayImageStorageForPresentation, ExplicitVRLittleEndian, generate_uid
 from streamlit.testing.v1 import AppTest
 
-from core.abstention import STATUS_TEXT, INCONCLUSIVE
+from core.abstention import INCONCLUSIVE, NOT_A_CHEST_XRAY, STATUS_TEXT
 from core.classes import DISPLAY_NAMES
 from core.imaging import read_image_file
 
@@ -134,6 +134,13 @@ def test_dicom_gives_the_same_prediction_as_the_png(xray_paths):
     assert not at.exception
     assert any(c.startswith("Original (window") for c in captions(at))
     assert chart_probabilities(at) == pytest.approx(dict(zip(DISPLAY_NAMES, table.loc["chest.dcm", list(DISPLAY_NAMES)])))
+
+
+def test_an_image_that_is_no_chest_xray_gets_no_class():
+    noise = (np.random.default_rng(1).random((300, 300, 3)) * 255).astype(np.uint8)
+    at = upload(open_app(), [("noise.png", png_bytes(noise))])
+    assert banner(at).startswith(f"**{STATUS_TEXT[NOT_A_CHEST_XRAY]}**")
+    assert not any(name in banner(at) for name in DISPLAY_NAMES)
 
 
 def test_status_follows_the_threshold_without_recomputing(xray_paths):
