@@ -4,8 +4,10 @@ Transfer: MobileNetV2 (ImageNet weights, frozen) turns each X-ray into pooled fe
 is fitted on the training images' features. Scratch: the live-training CNN on the same training images at low
 resolution, a fixed number of epochs, no early stopping. Both are scored once on the same held-out test images.
 """
+import os
 import time
 from dataclasses import dataclass
+from pathlib import Path
 
 import keras
 import numpy as np
@@ -21,6 +23,23 @@ from core.live_training import TEST_FRACTION, LabelledArrays, TrainingConfig, bu
 from core.metrics import classification_summary
 
 TRANSFER_SIZE = 224  # MobileNetV2's ImageNet input size
+
+
+class WeightsUnavailableError(RuntimeError):
+    """MobileNetV2's ImageNet weights are neither in the Keras cache nor downloadable; the message says where to put them."""
+
+
+def imagenet_extractor(img_size: int) -> keras.Model:
+    """Frozen ImageNet MobileNetV2 features; Keras takes the weights from its cache or downloads them."""
+    try:
+        return build_feature_extractor("mobilenet_v2", img_size, "imagenet")
+    except Exception as err:  # Keras raises a bare Exception when the download fails
+        cache = Path(os.environ.get("KERAS_HOME", Path.home() / ".keras")) / "models"
+        raise WeightsUnavailableError(
+            f"MobileNetV2's ImageNet weights could not be loaded: they are not in the Keras cache ({cache}) and "
+            f"the download failed ({str(err).splitlines()[0][:200]}). Copy "
+            "mobilenet_v2_weights_tf_dim_ordering_tf_kernels_1.0_224_no_top.h5 into that folder, or connect to the internet."
+        ) from err
 
 
 @dataclass(frozen=True)
@@ -52,7 +71,7 @@ def _score(name: str, y_true: np.ndarray, probabilities: np.ndarray, seconds: fl
 def transfer_probabilities(images: np.ndarray, labels: np.ndarray, train: np.ndarray, test: np.ndarray,
                            seed: int) -> np.ndarray:
     """Frozen MobileNetV2 features + logistic regression; class probabilities of the test images."""
-    extractor = build_feature_extractor("mobilenet_v2", images.shape[1], "imagenet")
+    extractor = imagenet_extractor(images.shape[1])
     features = extractor.predict(images, batch_size=32, verbose=0)
     classifier = make_pipeline(StandardScaler(), LogisticRegression(max_iter=2000, random_state=seed))
     classifier.fit(features[train], labels[train])

@@ -16,7 +16,8 @@ from core.imaging import SUPPORTED_EXTENSIONS, ImageDecodeError, decode_image
 
 LAB_SIDE = 160  # images are shrunk to this longest side so every control answers at once
 PATCH = 8  # side of the image patch in the step-through
-PLAY_DELAY_S = 0.4
+PLAY_DELAY_S = 0.4  # per output cell, shortened so that a whole play lasts at most PLAY_TOTAL_S
+PLAY_TOTAL_S = 8.0
 SOURCES = ("Chest phantom (drawn in code)", "Sample photo (scikit-learn)", "Your own image")
 CUSTOM = {"Custom 3×3": 3, "Custom 5×5": 5}
 ELEMENTWISE = [name for name in ACTIVATIONS if name != "Softmax"]  # softmax acts on a whole vector
@@ -25,8 +26,8 @@ ELEMENTWISE = [name for name in ACTIVATIONS if name != "Softmax"]  # softmax act
 # ----------------------------------------------------------------------------- figures
 
 def fmt(v: float) -> str:
-    """A number as a student would write it: 91, 0.1111, (-1) inside a sum."""
-    return f"{v:.4g}"
+    """A number as a student would write it: 91, 0.1111, never -0."""
+    return f"{v + 0.0:.4g}"
 
 
 def fmt_all(values: np.ndarray) -> str:
@@ -166,7 +167,7 @@ def render_step(grid: np.ndarray, kernel: np.ndarray, stride: int, padding: int,
     window, products, total = convolution_step(padded, kernel, current.row, current.col, stride)
     kh, kw = kernel.shape
     frame = (padding, padding, *grid.shape) if padding else None
-    columns = st.columns([3, 2, 2, 2])
+    columns = st.columns([padded.shape[1] + 1, kw + 1, kw + 1, filled.shape[1] + 1])  # cells of one size in every grid
     with columns[0]:
         show(grid_figure(padded, "Input" + (" (zero padding dashed off)" if padding else ""),
                          (current.top, current.left, kh, kw), frame), key=f"step_input_{tag}")
@@ -198,7 +199,7 @@ def step_through(image: np.ndarray, kernel: np.ndarray, stride: int, padding: in
         for number in range(1 if first >= count else first, count + 1):
             with view.container():
                 render_step(grid, grid_kernel, grid_stride, grid_padding, number, f"play{number}")
-            time.sleep(PLAY_DELAY_S)
+            time.sleep(min(PLAY_DELAY_S, PLAY_TOTAL_S / count))
         st.session_state["step"] = count
     number = slider_slot.slider("Output cell", 1, count, key="step") if count > 1 else 1
     with view.container():

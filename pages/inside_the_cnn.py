@@ -144,7 +144,7 @@ def gradcam_section(classifier: Classifier, model_input: np.ndarray, pixels: np.
                    "Grad-CAM still shows where it looked.")
     a, b = st.columns(2)
     class_index = a.selectbox("Explain the class", range(len(DISPLAY_NAMES)), index=analysis.top,
-                              format_func=DISPLAY_NAMES.__getitem__, key="cam_class")
+                              format_func=DISPLAY_NAMES.__getitem__, key=f"cam_class_{name}")  # a new image starts at its top class
     layer = b.selectbox("At the layer", layers, index=layers.index(classifier.cam_layer), key="cam_layer")
     cam = cached_gradcam(get_explainer(), classifier.card.get("model_sha256", ""), model_input, class_index, layer)
     shown = model_input[..., 0].astype(np.uint8)

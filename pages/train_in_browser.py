@@ -12,7 +12,7 @@ from core.classes import DISPLAY_NAMES
 from core.dataset import DatasetError
 from core.live_training import (ACTIVATIONS, OPTIMIZERS, LabelledArrays, LiveRun, RunResult, TrainingConfig,
                                 digits_arrays, xray_arrays)
-from core.transfer_comparison import TRANSFER_SIZE, Comparison, compare
+from core.transfer_comparison import TRANSFER_SIZE, Comparison, WeightsUnavailableError, compare
 
 SHARED_XRAYS = Path(__file__).resolve().parents[2] / "shared" / "datasets" / "chest_xray_4class"
 DIGITS = "Handwritten digits, 8×8 (bundled with scikit-learn)"
@@ -162,7 +162,7 @@ def show_last_result() -> None:
     st.subheader(f"Last run: {result.data_name}{stopped}")
     a, b, c = st.columns(3)
     a.metric("Test accuracy", f"{result.test_accuracy:.1%}", help=f"On {result.n_test} images the network never trained on.")
-    b.metric("Trainable parameters", f"{result.parameters:,}")
+    b.metric("Parameters", f"{result.parameters:,}")
     c.metric("Training time", f"{result.seconds:.1f} s", help=f"{result.n_train} training images.")
     show(curves_figure(result.history, result.config.epochs), key="final_curves")
     left, _ = st.columns(2)
@@ -220,7 +220,7 @@ def comparison_tab() -> None:
         bar = st.progress(0.0, text="Reading the X-rays…")
         try:
             result = compare_cached(root, size, config, lambda done, total: bar.progress(done / total, text=f"Reading X-ray {done} of {total}…"))
-        except DatasetError as err:
+        except (DatasetError, WeightsUnavailableError) as err:
             st.error(str(err))
             return
         finally:

@@ -3,11 +3,13 @@ import os
 from pathlib import Path
 
 import numpy as np
+import pytest
 
+from core import transfer_comparison
 from core.classes import CLASS_NAMES
 from core.dataset import labels_of, scan_dataset, stratified_holdout
 from core.live_training import TEST_FRACTION, TrainingConfig
-from core.transfer_comparison import compare
+from core.transfer_comparison import WeightsUnavailableError, compare
 
 PER_CLASS = 6
 
@@ -30,3 +32,13 @@ def test_both_approaches_are_scored_on_the_same_test_images(dataset_dir: Path, t
         assert r.confusion.sum(axis=1).tolist() == np.bincount(labels[test], minlength=len(CLASS_NAMES)).tolist()
         assert r.accuracy == np.trace(r.confusion) / len(test)
         assert r.accuracy_ci[0] <= r.accuracy <= r.accuracy_ci[1]
+
+
+def test_missing_imagenet_weights_get_a_message_that_says_where_to_put_them(tmp_path: Path, monkeypatch):
+    def offline(*args, **kwargs):
+        raise Exception("URL fetch failure on https://storage.googleapis.com/...: None -- [Errno -2] Name or service not known")
+
+    monkeypatch.setattr(transfer_comparison, "build_feature_extractor", offline)
+    monkeypatch.setenv("KERAS_HOME", str(tmp_path))
+    with pytest.raises(WeightsUnavailableError, match=f"not in the Keras cache \\({tmp_path}/models\\)"):
+        transfer_comparison.imagenet_extractor(224)
