@@ -41,7 +41,7 @@ def _small_cnn_trunk(pixels: keras.KerasTensor) -> keras.KerasTensor:
     x = layers.Rescaling(1 / 255.0, name="to_0_1")(pixels)
     for i, filters in enumerate((16, 32, 64)):
         x = layers.Conv2D(filters, 3, padding="same", use_bias=False, name=f"conv{i + 1}")(x)
-        x = layers.BatchNormalization(name=f"bn{i + 1}")(x)
+        x = layers.BatchNormalization(momentum=0.9, name=f"bn{i + 1}")(x)  # few steps per epoch: track statistics fast
         x = layers.ReLU(name=f"relu{i + 1}")(x)
         x = layers.MaxPooling2D(name=f"pool{i + 1}")(x)
     return layers.Conv2D(128, 3, padding="same", activation="relu", name="last_conv")(x)

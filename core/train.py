@@ -28,8 +28,8 @@ from core.dataset import DatasetError, Sample, labels_of, load_images, scan_data
 from core.metrics import classification_summary, mean_and_std
 from core.model_store import HISTORY_FILE, PREDICTIONS_FILE, save_model, write_json
 
-DEFAULT_IMG_SIZE = {"mobilenet_v2": 224, "resnet50": 224, "small_cnn": 128}
-DEFAULT_EPOCHS = {"mobilenet_v2": 120, "resnet50": 120, "small_cnn": 40}
+DEFAULT_IMG_SIZE = {"mobilenet_v2": 224, "resnet50": 224, "small_cnn": 96}
+DEFAULT_EPOCHS = {"mobilenet_v2": 120, "resnet50": 120, "small_cnn": 30}
 BATCH_SIZE = 32
 
 
