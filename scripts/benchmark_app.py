@@ -1,0 +1,155 @@
+"""Time the app as a user meets it: cold start to first render, and a browser upload to its decision.
+
+    python scripts/benchmark_app.py [--json] [--uploads N] [--images A B]
+
+Starts `streamlit run app.py` on a free localhost port and drives Debian's chromium with Playwright:
+- cold start: from starting the server process until the Diagnose page's title is visible (and, separately, until
+  the model has loaded and the threshold slider is shown);
+- upload to result: from `set_input_files` until the decision text is visible, with the model warm, each upload in
+  a fresh tab (a fresh Streamlit session, so nothing is cached), alternating two X-rays; the median is reported.
+"""
+import argparse
+import json
+import os
+import platform
+import re
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+from pathlib import Path
+
+from playwright.sync_api import Browser, Page, sync_playwright
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+from core.abstention import STATUS_TEXT  # noqa: E402
+from core.classes import DISPLAY_NAMES  # noqa: E402
+
+DATASET = REPO.parent / "shared" / "datasets" / "chest_xray_4class"
+DEFAULT_IMAGES = (DATASET / "normal" / "IM-0115-0001.jpeg", DATASET / "viral_pneumonia" / "person100_virus_184.jpeg")
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+                 "--disable-component-update", "--disable-sync", "--no-first-run"]
+DECISION = "^(" + "|".join(map(re.escape, (*STATUS_TEXT.values(), *DISPLAY_NAMES))) + "): "
+TIMEOUT_MS = 180_000
+# True once a visible element matching the selector has text matching the pattern; polled on every animation frame.
+VISIBLE_TEXT_JS = """([selector, pattern]) => [...document.querySelectorAll(selector)].some(
+    e => e.getClientRects().length > 0 && new RegExp(pattern).test(e.innerText.trim()))"""
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def wait_until_healthy(url: str, server: subprocess.Popen, log: Path, timeout: float = 120) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if server.poll() is not None:
+            raise RuntimeError(f"streamlit exited with {server.returncode}:\n{log.read_text()[-3000:]}")
+        try:
+            with urllib.request.urlopen(f"{url}/_stcore/health", timeout=1) as response:
+                if response.status == 200:
+                    return
+        except OSError:
+            time.sleep(0.05)
+    raise RuntimeError(f"streamlit did not answer within {timeout} s:\n{log.read_text()[-3000:]}")
+
+
+def wait_for_text(page: Page, selector: str, pattern: str) -> None:
+    page.wait_for_function(VISIBLE_TEXT_JS, arg=[selector, pattern], polling="raf", timeout=TIMEOUT_MS)
+
+
+def open_diagnose(browser: Browser, url: str) -> Page:
+    """A fresh tab (a fresh Streamlit session) on the Diagnose page, ready for an upload."""
+    page = browser.new_page(viewport={"width": 1400, "height": 1600})
+    page.goto(url)
+    wait_for_text(page, '[data-testid="stSlider"]', "^Decision threshold")
+    return page
+
+
+def upload_seconds(browser: Browser, url: str, image: Path) -> float:
+    """Seconds from handing the file to the uploader until the decision text is visible."""
+    page = open_diagnose(browser, url)
+    try:
+        start = time.perf_counter()
+        page.locator('input[type="file"]').set_input_files(str(image))
+        wait_for_text(page, '[data-testid="stAlert"]', DECISION)
+        return time.perf_counter() - start
+    finally:
+        page.close()
+
+
+def run(images: tuple[Path, Path], uploads: int) -> dict:
+    port, log = free_port(), Path(tempfile.mkdtemp(prefix="benchmark_app_")) / "server.log"
+    url = f"http://127.0.0.1:{port}"
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        with open(log, "w") as out:
+            start = time.perf_counter()
+            server = subprocess.Popen(
+                [sys.executable, "-m", "streamlit", "run", "app.py", "--server.port", str(port),
+                 "--server.address", "127.0.0.1", "--server.headless", "true"],
+                cwd=REPO, stdout=out, stderr=subprocess.STDOUT)
+        try:
+            wait_until_healthy(url, server, log)
+            healthy_s = time.perf_counter() - start
+            page = browser.new_page(viewport={"width": 1400, "height": 1600})
+            page.goto(url)
+            wait_for_text(page, "h1", "^Diagnose$")
+            first_render_s = time.perf_counter() - start
+            wait_for_text(page, '[data-testid="stSlider"]', "^Decision threshold")
+            model_ready_s = time.perf_counter() - start
+            page.close()
+            upload_seconds(browser, url, images[1])  # warm-up: the first upload also builds lazy caches
+            times = [upload_seconds(browser, url, images[i % 2]) for i in range(uploads)]
+        finally:
+            server.terminate()
+            try:
+                server.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                server.kill()
+            browser.close()
+    return {
+        "server_healthy_s": healthy_s, "first_render_s": first_render_s, "model_ready_s": model_ready_s,
+        "upload_to_result_median_s": statistics.median(times), "upload_to_result_s": times,
+        "images": [path.name for path in images],
+        "machine": f"{platform.processor() or platform.machine()}, {os.cpu_count()} CPUs",
+    }
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python scripts/benchmark_app.py", description="Time the app in a real browser.")
+    parser.add_argument("--json", action="store_true", help="print one JSON object")
+    parser.add_argument("--uploads", type=int, default=5, help="timed uploads (after one warm-up)")
+    parser.add_argument("--images", nargs=2, type=Path, default=DEFAULT_IMAGES, metavar=("A", "B"),
+                        help="two X-ray files to alternate (default: two of ../shared's X-rays)")
+    args = parser.parse_args(argv)
+    missing = [str(path) for path in args.images if not path.is_file()] + ([CHROMIUM] if not Path(CHROMIUM).is_file() else [])
+    if missing:
+        print(f"error: not found: {', '.join(missing)}", file=sys.stderr)
+        return 2
+    try:
+        figures = run(tuple(args.images), args.uploads)
+    except RuntimeError as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 1
+    if args.json:
+        print(json.dumps(figures))
+    else:
+        print(f"cold start to first render (Diagnose title visible): {figures['first_render_s']:.2f} s "
+              f"(server healthy {figures['server_healthy_s']:.2f} s, model loaded {figures['model_ready_s']:.2f} s)")
+        print(f"upload to result (decision visible, warm model): median {figures['upload_to_result_median_s']:.2f} s "
+              f"over {len(figures['upload_to_result_s'])} uploads "
+              f"({', '.join(f'{t:.2f}' for t in figures['upload_to_result_s'])} s)")
+        print(f"machine: {figures['machine']}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

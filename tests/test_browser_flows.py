@@ -1,0 +1,181 @@
+"""A real browser (Debian's chromium, driven by Playwright) walks the app's flows on `streamlit run app.py`:
+DICOM upload, a batch with a bad file and its CSV, the threshold slider, the evaluate-ZIP flow and the classroom pages."""
+import io
+import re
+import zipfile
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+from PIL import Image
+from pydicom.dataset import Dataset, FileMetaDataset
+from pydicom.uid import DigitalXRayImageStorageForPresentation, ExplicitVRLittleEndian, generate_uid
+
+from core.abstention import INCONCLUSIVE, OK, STATUS_TEXT
+from core.classes import DISPLAY_NAMES
+from core.diagnosis import diagnose
+
+DECISION = re.compile("^(" + "|".join(map(re.escape, (*STATUS_TEXT.values(), *DISPLAY_NAMES))) + "): ")
+PATIENT_NAME = "Doe^Jane"
+CLASSROOM_PAGES = ["Convolution lab", "Inside the CNN", "Train a CNN", "Recurrent cell"]
+TIMEOUT_MS = 120_000  # generous: the first upload waits for TensorFlow and the model to load on 2 cores
+
+
+def finished(page) -> None:
+    """Wait until the app's script run has finished, so everything it shows is on the page."""
+    from playwright.sync_api import expect
+    expect(page.get_by_test_id("stApp")).to_have_attribute("data-test-script-state", "notRunning", timeout=TIMEOUT_MS)
+
+
+def go_to(page, title: str) -> None:
+    """Open a page through its link in the sidebar navigation and wait for it to finish rendering."""
+    from playwright.sync_api import expect
+    page.get_by_test_id("stSidebarNavLink").filter(has_text=title).click()
+    expect(page.get_by_role("heading", name=title, exact=True)).to_be_visible(timeout=TIMEOUT_MS)
+    finished(page)
+
+
+def assert_no_exception(page) -> None:
+    from playwright.sync_api import expect
+    expect(page.get_by_test_id("stException")).to_have_count(0)
+    expect(page.get_by_text("Traceback")).to_have_count(0)
+
+
+def decision(page):
+    return page.get_by_test_id("stAlert").filter(has_text=DECISION)
+
+
+def payload(path: Path) -> dict:
+    """A shared X-ray as an in-memory upload."""
+    return {"name": path.name, "mimeType": "image/jpeg", "buffer": path.read_bytes()}
+
+
+@pytest.fixture
+def page(app_url, browser):
+    """A fresh browser tab (its own Streamlit session) on the Diagnose page."""
+    from playwright.sync_api import expect
+    tab = browser.new_page(viewport={"width": 1400, "height": 1600})
+    tab.goto(app_url)
+    expect(tab.get_by_role("heading", name="Diagnose", exact=True)).to_be_visible(timeout=TIMEOUT_MS)
+    yield tab
+    tab.close()
+
+
+def chest_dicom(source: Path, destination: Path) -> Path:
+    """A 12-bit MONOCHROME2 DX file of a shared X-ray, with a patient name that must never be shown."""
+    with Image.open(source) as image:
+        stored = (np.asarray(image.convert("L").reduce(2), dtype=np.uint16) * 16).astype(np.uint16)
+    ds = Dataset()
+    ds.file_meta = FileMetaDataset()
+    ds.file_meta.TransferSyntaxUID = ExplicitVRLittleEndian
+    ds.SOPClassUID = DigitalXRayImageStorageForPresentation
+    ds.SOPInstanceUID = generate_uid()
+    ds.Modality, ds.BodyPartExamined, ds.ViewPosition, ds.PixelSpacing = "DX", "CHEST", "PA", [0.14, 0.14]
+    ds.PatientName = PATIENT_NAME
+    ds.set_pixel_data(stored, "MONOCHROME2", 12)
+    ds.save_as(destination, enforce_file_format=True)
+    return destination
+
+
+def test_dicom_upload_shows_decision_and_dicom_details(page, xray_paths, tmp_path, screenshot_dir):
+    from playwright.sync_api import expect
+
+    dicom = chest_dicom(xray_paths["normal"][0], tmp_path / "chest.dcm")
+    page.locator('input[type="file"]').set_input_files(str(dicom))
+    expect(decision(page)).to_be_visible(timeout=TIMEOUT_MS)
+    finished(page)
+    details = page.get_by_test_id("stExpander").filter(has_text="Image details").get_by_test_id("stTable")
+    for field, value in (("Format", "DICOM"), ("Modality", "DX"), ("Body part", "CHEST"), ("View position", "PA")):
+        expect(details.locator("tr").filter(has_text=field).first).to_contain_text(value)
+    expect(page.get_by_text("DICOM window")).to_be_visible()
+    shown = page.inner_text("body")
+    assert not any(part in shown for part in PATIENT_NAME.split("^")), "the patient's name is on the page"
+    assert_no_exception(page)
+    page.screenshot(path=str(screenshot_dir / "diagnose_dicom.png"), full_page=True)
+
+
+def test_batch_with_a_bad_file_names_it_and_downloads_the_other_rows(page, classifier, xray_paths, screenshot_dir):
+    from playwright.sync_api import expect
+
+    xrays = [xray_paths["bacterial_pneumonia"][0], xray_paths["covid19"][0]]
+    bad = {"name": "not an x-ray.png", "mimeType": "image/png", "buffer": b"just some text, not a picture"}
+    page.locator('input[type="file"]').set_input_files([payload(xrays[0]), bad, payload(xrays[1])])
+    expect(page.get_by_role("heading", name="2 images")).to_be_visible(timeout=TIMEOUT_MS)
+    finished(page)
+    expect(page.get_by_test_id("stAlert").filter(has_text=f"{bad['name']} could not be analysed")).to_be_visible()
+    expect(page.get_by_test_id("stDataFrame")).to_be_visible()
+    expect(decision(page)).to_be_visible()
+    expect(page.get_by_test_id("stPlotlyChart").locator(".main-svg").first).to_be_visible()
+    assert_no_exception(page)
+    page.screenshot(path=str(screenshot_dir / "diagnose_batch.png"), full_page=True)
+
+    with page.expect_download(timeout=30_000) as download:
+        page.get_by_role("button", name="Download the table (CSV)").click()
+    assert download.value.suggested_filename.endswith(".csv")
+    table = pd.read_csv(download.value.path())
+    assert table["File"].tolist() == [path.name for path in xrays]
+    for path, (_, row) in zip(xrays, table.iterrows()):
+        expected = diagnose(classifier, path.name, path.read_bytes())
+        assert row["Prediction"] == DISPLAY_NAMES[expected.top]
+        assert row["Confidence"] == pytest.approx(expected.probabilities[expected.top], abs=1e-4)
+        assert row[list(DISPLAY_NAMES)].sum() == pytest.approx(1, abs=1e-4)
+
+
+def test_threshold_slider_turns_the_decision_inconclusive(page, classifier, xray_paths, screenshot_dir):
+    from playwright.sync_api import expect
+
+    results = {path: diagnose(classifier, path.name, path.read_bytes()) for paths in xray_paths.values() for path in paths}
+    confident = {path: r for path, r in results.items() if r.status(classifier.threshold) == OK}
+    path = min(confident, key=lambda p: confident[p].probabilities.max())  # confident now, under the slider's top (1.0)
+    assert confident[path].status(1.0) == INCONCLUSIVE
+
+    page.locator('input[type="file"]').set_input_files(files=[payload(path)])
+    expect(decision(page)).to_have_text(re.compile(f"^{re.escape(DISPLAY_NAMES[confident[path].top])}: "),
+                                        timeout=TIMEOUT_MS)
+    finished(page)
+    slider = page.get_by_role("slider", name="Decision threshold")
+    slider.focus()
+    page.keyboard.press("End")  # the slider's maximum, 1.00
+    expect(decision(page)).to_have_text(re.compile(f"^{STATUS_TEXT[INCONCLUSIVE]}: "), timeout=30_000)
+    expect(slider).to_have_attribute("aria-valuetext", re.compile(r"^1(\.0+)?$"))
+    finished(page)
+    assert_no_exception(page)
+    page.screenshot(path=str(screenshot_dir / "diagnose_threshold_inconclusive.png"), full_page=True)
+
+
+def labelled_zip(xray_paths: dict[str, list[Path]], per_class: int = 1) -> bytes:
+    """A folder-per-class ZIP of shared X-rays, built in memory."""
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w") as archive:
+        for label, paths in xray_paths.items():
+            for path in paths[:per_class]:
+                archive.writestr(f"{label}/{path.name}", path.read_bytes())
+    return buffer.getvalue()
+
+
+def test_evaluating_an_uploaded_zip_shows_a_confusion_matrix(page, xray_paths, screenshot_dir):
+    from playwright.sync_api import expect
+
+    go_to(page, "Model performance")
+    page.get_by_role("tab", name="Evaluate your own images").click()
+    own = page.get_by_role("tabpanel").filter(has_text="Upload a ZIP with one folder per class")
+    own.locator('input[type="file"]').set_input_files(
+        files=[{"name": "my_xrays.zip", "mimeType": "application/zip", "buffer": labelled_zip(xray_paths)}])
+    expect(own.get_by_test_id("stMetric").filter(has_text="Images evaluated")).to_contain_text(
+        str(len(xray_paths)), timeout=TIMEOUT_MS)
+    finished(page)
+    expect(own.get_by_role("heading", name="Confusion matrix")).to_be_visible()
+    matrix = own.get_by_test_id("stPlotlyChart").first
+    expect(matrix.locator(".heatmaplayer")).to_be_attached()
+    for text in ("True class", "Predicted class", *DISPLAY_NAMES):
+        expect(matrix).to_contain_text(text)
+    assert_no_exception(page)
+    page.screenshot(path=str(screenshot_dir / "performance_evaluate_zip.png"), full_page=True)
+
+
+@pytest.mark.parametrize("title", CLASSROOM_PAGES)
+def test_classroom_page_loads_without_an_exception(page, title, screenshot_dir):
+    go_to(page, title)
+    assert_no_exception(page)
+    page.screenshot(path=str(screenshot_dir / f"classroom_{title.lower().replace(' ', '_')}.png"), full_page=True)
