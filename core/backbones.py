@@ -71,10 +71,9 @@ def build_head(num_features: int, num_classes: int, feature_sample: np.ndarray |
     """
     features = keras.Input((num_features,), name="pooled_features")
     x = features
-    if feature_sample is not None:
-        standardise = layers.Normalization(name="standardise")
-        standardise.adapt(feature_sample)
-        x = standardise(x)
+    if feature_sample is not None:  # fixed statistics in the config, so clones (tf-keras-vis) standardise too
+        mean, variance = feature_sample.mean(axis=0), feature_sample.var(axis=0)
+        x = layers.Normalization(mean=mean.tolist(), variance=variance.tolist(), name="standardise")(x)
     x = layers.Dropout(dropout, name="head_dropout")(x)
     probabilities = layers.Dense(num_classes, activation="softmax", kernel_regularizer=keras.regularizers.L2(l2),
                                  name="probabilities")(x)
