@@ -4,11 +4,24 @@ from pathlib import Path
 
 import keras
 import streamlit as st
+from streamlit.runtime.pages_manager import PagesManager
 
 from core.inference import Classifier
 from core.model_store import CARD_FILE, DEFAULT_MODEL_DIR, ModelLoadError, read_json
 
 DISCLAIMER = "For education and research only, not for diagnosis. A clinician must read every image."
+
+
+def route_through_app() -> None:
+    """Make a direct link to a page work on a fresh server: rerun it through app.py and its navigation.
+
+    Until some session has run app.py's st.navigation, Streamlit treats a `pages/` folder the legacy way and runs a
+    linked page file on its own: no sidebar, no layout, and every module in pages/ listed as a page. Leaving
+    that mode and rerunning lets app.py's navigation open the same page properly.
+    """
+    if PagesManager.uses_pages_directory:
+        PagesManager.uses_pages_directory = False
+        st.rerun()
 
 
 def keep_compiled_kernels_between_runs() -> None:

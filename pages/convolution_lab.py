@@ -13,6 +13,9 @@ from core.convolution import (ACTIVATIONS, COURSE_POOLING_EXAMPLE, COURSE_STRIDE
                               KERNEL_PRESETS, chest_phantom, convolution_step, convolve2d, flatten, output_size, pad,
                               pool2d, receptive_field_steps, softmax)
 from core.imaging import SUPPORTED_EXTENSIONS, ImageDecodeError, decode_image
+from pages.common import route_through_app
+
+route_through_app()
 
 LAB_SIDE = 160  # images are shrunk to this longest side so every control answers at once
 PATCH = 8  # side of the image patch in the step-through

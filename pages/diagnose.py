@@ -15,7 +15,9 @@ from core.model_store import DEFAULT_MODEL_DIR
 from core.report import ReportContent, decision_text, pdf_report, png_bytes
 from core.saliency import METHODS, SaliencyExplainer, overlay
 from core.viewing import FILE_WINDOW, WINDOW_PRESETS, display_pixels, fit_for_display, preset_window
-from pages.common import DISCLAIMER, get_classifier, load_classifier_or_stop
+from pages.common import DISCLAIMER, get_classifier, load_classifier_or_stop, route_through_app
+
+route_through_app()
 
 RESULTS_KEY = "diagnose_results"  # session_state: {upload_key: Diagnosis | ImageDecodeError}
 CUSTOM_WINDOW = "Custom"

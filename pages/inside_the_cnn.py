@@ -14,7 +14,9 @@ from core.introspection import (architecture_table, feature_maps, first_conv_ker
                                 maximise_activation, parameter_counts, strongest_channels)
 from core.model_store import DEFAULT_MODEL_DIR
 from core.saliency import SaliencyExplainer, conv_layer_names, overlay
-from pages.common import get_classifier, load_classifier_or_stop
+from pages.common import get_classifier, load_classifier_or_stop, route_through_app
+
+route_through_app()
 
 PHANTOM = "Chest phantom (drawn in code)"
 UPLOAD = "Your X-ray"

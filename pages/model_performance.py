@@ -17,7 +17,9 @@ from core.imaging import ImageDecodeError, read_image_file
 from core.model_store import CARD_FILE, HISTORY_FILE, PREDICTIONS_FILE, list_model_dirs, read_json
 from core.zip_dataset import MAX_ZIP_BYTES, read_labelled_zip
 from pages import performance_figures as figures
-from pages.common import load_classifier_or_stop
+from pages.common import load_classifier_or_stop, route_through_app
+
+route_through_app()
 
 REPO = Path(__file__).resolve().parents[1]
 DEFAULT_DATASET = "../shared/datasets/chest_xray_4class"  # relative to the repository

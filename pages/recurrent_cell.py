@@ -5,6 +5,9 @@ import plotly.express as px
 import streamlit as st
 
 from core.recurrent import B_H, VOCAB, W_HH, W_HY, W_XH, default_lstm_params, lstm_steps, rnn_steps
+from pages.common import route_through_app
+
+route_through_app()
 
 HIDDEN = [f"h{i + 1}" for i in range(W_XH.shape[0])]
 DEFAULT_TEXT = "hell"  # the course's example: a trained model reading h, e, l, l predicts e, l, l, o

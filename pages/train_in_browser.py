@@ -13,6 +13,9 @@ from core.dataset import DatasetError
 from core.live_training import (ACTIVATIONS, OPTIMIZERS, LabelledArrays, LiveRun, RunResult, TrainingConfig,
                                 digits_arrays, xray_arrays)
 from core.transfer_comparison import TRANSFER_SIZE, Comparison, WeightsUnavailableError, compare
+from pages.common import route_through_app
+
+route_through_app()
 
 SHARED_XRAYS = Path(__file__).resolve().parents[2] / "shared" / "datasets" / "chest_xray_4class"
 DIGITS = "Handwritten digits, 8×8 (bundled with scikit-learn)"
