@@ -1,4 +1,5 @@
-"""A corpus of bad and odd files, each driven through the API and, all at once, through `python -m core.predict`.
+"""A corpus of bad and odd files, each driven through the API and, all at once, through `python -m core.predict`
+and the Diagnose page.
 
 Every file gets its documented result: a refusal whose message names the file and the reason, or a prediction
 with the right status. X-ray-based files are built at test time from one shared radiograph (never committed).
@@ -20,9 +21,11 @@ from pydicom.dataset import Dataset, FileMetaDataset
 from pydicom.encaps import encapsulate
 from pydicom.uid import DigitalXRayImageStorageForPresentation, ExplicitVRLittleEndian, MPEG2MPML, generate_uid
 from sklearn.datasets import load_sample_images
+from streamlit.testing.v1 import AppTest
 
-from core.abstention import INCONCLUSIVE, NOT_A_CHEST_XRAY, OK
-from core.imaging import ImageDecodeError, read_image_file
+from core.abstention import INCONCLUSIVE, NOT_A_CHEST_XRAY, OK, STATUS_TEXT
+from core.classes import display_name
+from core.imaging import SUPPORTED_EXTENSIONS, ImageDecodeError, read_image_file
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -198,3 +201,27 @@ def test_cli_answers_every_file_in_order_and_one_bad_file_breaks_nothing(corpus,
             assert result["status"] in (OK, INCONCLUSIVE) and result["label"] == xray_label, result
         else:
             assert result["status"] == expected, result
+
+
+def test_diagnose_page_answers_every_uploaded_file_at_once(corpus, xray_label):
+    files = {name: path.read_bytes() for name, path in corpus.items()  # the uploader takes only image extensions
+             if path.is_file() and path.suffix.lower() in SUPPORTED_EXTENSIONS}
+    at = AppTest.from_file(str(REPO / "pages" / "diagnose.py"), default_timeout=180)
+    at.run()
+    at.file_uploader(key="uploads").set_value([(name, data, "application/octet-stream") for name, data in files.items()])
+    at.run()
+    assert not at.exception, at.exception
+    refusals = [alert.value for alert in at.error if "could not be analysed" in alert.value]
+    rows = at.dataframe[0].value.set_index("File")
+    for name, _, expected in KINDS:
+        if name not in files:
+            continue
+        if isinstance(expected, Refused):
+            named = [message for message in refusals if message.startswith(f"**{name}** could not be analysed: ")]
+            assert len(named) == 1 and expected.reason in named[0], (name, refusals)
+        elif expected == XRAY:
+            assert rows.loc[name, "Status"] in (STATUS_TEXT[OK], STATUS_TEXT[INCONCLUSIVE])
+            assert rows.loc[name, "Prediction"] == display_name(xray_label), name
+        else:
+            assert rows.loc[name, "Status"] == STATUS_TEXT[expected], name
+    assert len(refusals) + len(rows) == len(files)

@@ -1,5 +1,6 @@
 """A real browser (Debian's chromium, driven by Playwright) walks the app's flows on `streamlit run app.py`:
-DICOM upload, a batch with a bad file and its CSV, the threshold slider, the evaluate-ZIP flow and the classroom pages."""
+DICOM upload, a batch with a bad file and its CSV, the threshold slider, several sessions uploading at once,
+the evaluate-ZIP flow and the classroom pages."""
 import io
 import re
 import zipfile
@@ -15,6 +16,7 @@ from pydicom.uid import DigitalXRayImageStorageForPresentation, ExplicitVRLittle
 from core.abstention import INCONCLUSIVE, OK, STATUS_TEXT
 from core.classes import DISPLAY_NAMES
 from core.diagnosis import diagnose
+from core.report import decision_text
 
 DECISION = re.compile("^(" + "|".join(map(re.escape, (*STATUS_TEXT.values(), *DISPLAY_NAMES))) + "): ")
 PATIENT_NAME = "Doe^Jane"
@@ -142,6 +144,40 @@ def test_threshold_slider_turns_the_decision_inconclusive(page, classifier, xray
     finished(page)
     assert_no_exception(page)
     page.screenshot(path=str(screenshot_dir / "diagnose_threshold_inconclusive.png"), full_page=True)
+
+
+def test_sessions_uploading_at_once_each_see_their_own_decision(app_url, browser, classifier, xray_paths,
+                                                                 screenshot_dir):
+    from playwright.sync_api import expect
+
+    paths = [files[0] for files in xray_paths.values()]  # one X-ray per class folder
+    threshold = round(classifier.threshold, 2)  # the slider's starting value
+    expected = {}
+    for path in paths:
+        result = diagnose(classifier, path.name, path.read_bytes())
+        expected[path] = "{}: {}".format(*decision_text(result.probabilities, result.status(threshold), threshold))
+    assert len(set(expected.values())) == len(paths), "identical decisions could hide cross-talk"
+    assert len({text.split(":")[0] for text in expected.values()}) >= 2
+
+    contexts = [browser.new_context(viewport={"width": 1400, "height": 1600}) for _ in paths]  # no shared cookies
+    try:
+        tabs = [context.new_page() for context in contexts]
+        for tab in tabs:
+            tab.goto(app_url)
+        for tab in tabs:
+            expect(tab.get_by_role("heading", name="Diagnose", exact=True)).to_be_visible(timeout=TIMEOUT_MS)
+        for tab, path in zip(tabs, paths):  # each call returns once the browser has the file: the uploads overlap
+            tab.locator('input[type="file"]').set_input_files(files=[payload(path)])
+        for i, (tab, path) in enumerate(zip(tabs, paths)):
+            expect(decision(tab)).to_have_text(expected[path], timeout=TIMEOUT_MS)
+            finished(tab)
+            expect(decision(tab)).to_have_text(expected[path])
+            expect(tab.get_by_role("heading", name=path.name, exact=True)).to_be_visible()
+            assert_no_exception(tab)
+            tab.screenshot(path=str(screenshot_dir / f"diagnose_session_{i + 1}.png"), full_page=True)
+    finally:
+        for context in contexts:
+            context.close()
 
 
 def labelled_zip(xray_paths: dict[str, list[Path]], per_class: int = 1) -> bytes:
