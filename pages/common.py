@@ -9,6 +9,7 @@ from streamlit.runtime.pages_manager import PagesManager
 from core.inference import Classifier
 from core.model_store import CARD_FILE, DEFAULT_MODEL_DIR, ModelLoadError, read_json
 
+SHELL_SHOWN = "app_shell_shown"  # session_state: app.py has drawn the sidebar in this session
 DISCLAIMER = "For education and research only, not for diagnosis. A clinician must read every image."
 
 
@@ -19,7 +20,7 @@ def route_through_app() -> None:
     linked page file on its own: no sidebar, no layout, and every module in pages/ listed as a page. Leaving
     that mode and rerunning lets app.py's navigation open the same page properly.
     """
-    if PagesManager.uses_pages_directory:
+    if PagesManager.uses_pages_directory and not st.session_state.get(SHELL_SHOWN):
         PagesManager.uses_pages_directory = False
         st.rerun()
 
@@ -69,6 +70,7 @@ def read_card(model_dir: str = str(DEFAULT_MODEL_DIR)) -> dict | None:
 
 def render_sidebar() -> None:
     """Loaded model summary and the disclaimer, on every page."""
+    st.session_state[SHELL_SHOWN] = True
     card = read_card()
     with st.sidebar:
         if card is None:
