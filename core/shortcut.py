@@ -41,3 +41,17 @@ def summarise(masses: np.ndarray, labels: np.ndarray) -> dict:
         "even_spread_share": CENTRAL_AREA,
         "central_mass_by_class": {name: float(masses[labels == i].mean()) for i, name in enumerate(CLASS_NAMES) if np.any(labels == i)},
     }
+
+
+def label_sensitivity(labels: np.ndarray, probabilities: np.ndarray, stamped: np.ndarray) -> dict:
+    """How a burned-in text label moves held-out non-COVID-19 images towards COVID-19."""
+    covid = CLASS_NAMES.index("covid19")
+    others = labels != covid
+    flipped = (stamped[others].argmax(axis=1) == covid) & (probabilities[others].argmax(axis=1) != covid)
+    return {
+        "images": int(others.sum()),
+        "mean_covid19_probability_change": float((stamped[others, covid] - probabilities[others, covid]).mean()),
+        "turned_covid19": int(flipped.sum()),
+        "accuracy_plain": float((probabilities.argmax(axis=1) == labels).mean()),
+        "accuracy_stamped": float((stamped.argmax(axis=1) == labels).mean()),
+    }

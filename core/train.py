@@ -21,7 +21,7 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
-from core import abstention, calibration, ood, shortcut
+from core import abstention, augment, calibration, ood, shortcut
 from core.backbones import BACKBONES, CAM_LAYER, WeightsUnavailableError, DEFAULT_BACKBONE, FEATURE_LAYERS, FEATURES_NAME, attach_head, build_feature_extractor, build_head
 from core.classes import CLASSES, CLASS_NAMES
 from core.dataset import DatasetError, Sample, labels_of, load_images, scan_dataset, stratified_folds
@@ -57,10 +57,10 @@ def _fit(model: keras.Model, x: np.ndarray, y: np.ndarray, epochs: int, stage: s
     return {k: [float(v) for v in values] for k, values in history.history.items()}
 
 
-def _mirrored_features(extractor: keras.Model, images: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+def _features_with_mirrors(extractor: keras.Model, images: np.ndarray) -> list[np.ndarray]:
     """Features of each image and of its mirror image, computed once for every fold."""
     print(f"computing {extractor.name} features for {len(images)} images and their mirror images", flush=True)
-    return extractor.predict(images, batch_size=BATCH_SIZE, verbose=0), extractor.predict(images[:, :, ::-1], batch_size=BATCH_SIZE, verbose=0)
+    return [extractor.predict(v, batch_size=BATCH_SIZE, verbose=0) for v in (images, images[:, :, ::-1])]
 
 
 class Trainer:
@@ -72,14 +72,16 @@ class Trainer:
         self.extractor = build_feature_extractor(backbone, img_size, None if backbone == "small_cnn" else "imagenet")
         self.frozen = backbone != "small_cnn"
         if self.frozen:
-            self.features, self.features_mirrored = _mirrored_features(self.extractor, images)
+            self.features, *self.augmented_features = _features_with_mirrors(self.extractor, images)
+        self.stamped_for_testing = augment.with_burned_in_labels(images, seed)
 
     def fit(self, train_idx: np.ndarray, stage: str, val_idx: np.ndarray | None = None) -> tuple[keras.Model, dict]:
         """Train on train_idx; returns the full pixels-to-probabilities model and its history."""
         if self.frozen:
-            x = np.concatenate([self.features[train_idx], self.features_mirrored[train_idx]])
+            variants = [self.features, *self.augmented_features]
+            x = np.concatenate([v[train_idx] for v in variants])
             head = build_head(self.features.shape[1], len(CLASSES), feature_sample=x)
-            y = np.concatenate([self.labels[train_idx], self.labels[train_idx]])
+            y = np.tile(self.labels[train_idx], len(variants))
             val = None if val_idx is None else (self.features[val_idx], self.labels[val_idx])
             history = _fit(head, x, y, self.epochs, stage, self.seed, val)
             return attach_head(self.extractor, head), history
@@ -90,8 +92,9 @@ class Trainer:
         history = _fit(model, self.images[train_idx], self.labels[train_idx], self.epochs, stage, self.seed, val, augment=True)
         return model, history
 
-    def predict(self, model: keras.Model, idx: np.ndarray) -> np.ndarray:
-        return model.predict(self.images[idx], batch_size=BATCH_SIZE, verbose=0)
+    def predict(self, model: keras.Model, idx: np.ndarray, stamped: bool = False) -> np.ndarray:
+        images = self.stamped_for_testing if stamped else self.images
+        return model.predict(images[idx], batch_size=BATCH_SIZE, verbose=0)
 
     def features_of(self, model: keras.Model) -> np.ndarray:
         """Pooled features of every image under `model` (cached for a frozen backbone)."""
@@ -100,19 +103,22 @@ class Trainer:
         return keras.Model(model.input, model.get_layer(FEATURES_NAME).output).predict(self.images, batch_size=BATCH_SIZE, verbose=0)
 
 
-def cross_validate(trainer: Trainer, folds: list[tuple[np.ndarray, np.ndarray]]) -> tuple[np.ndarray, np.ndarray, list[dict], np.ndarray]:
-    """Out-of-fold probabilities, each image's fold number, each fold's history, and out-of-fold central CAM mass."""
+def cross_validate(trainer: Trainer, folds: list[tuple[np.ndarray, np.ndarray]]) -> tuple[np.ndarray, np.ndarray, list[dict], dict]:
+    """Out-of-fold probabilities, each image's fold number, each fold's history, and the out-of-fold shortcut checks."""
     oof = np.zeros((len(trainer.labels), len(CLASSES)), dtype=np.float64)
+    oof_stamped = np.zeros_like(oof)
     fold_of = np.zeros(len(trainer.labels), dtype=int)
     masses = np.zeros(len(trainer.labels))
     histories = []
     for k, (train_idx, val_idx) in enumerate(folds):
         model, history = trainer.fit(train_idx, f"fold {k + 1}/{len(folds)}", val_idx)
         oof[val_idx] = trainer.predict(model, val_idx)
+        oof_stamped[val_idx] = trainer.predict(model, val_idx, stamped=True)
         masses[val_idx] = shortcut.central_mass_of_images(model, CAM_LAYER[trainer.backbone], trainer.images[val_idx])
         fold_of[val_idx] = k
         histories.append({"fold": k + 1, **history})
-    return oof, fold_of, histories, masses
+    checks = {**shortcut.summarise(masses, trainer.labels), "burned_in_label_test": shortcut.label_sensitivity(trainer.labels, oof, oof_stamped)}
+    return oof, fold_of, histories, checks
 
 
 def linear_probe_baseline(trainer: Trainer, folds: list[tuple[np.ndarray, np.ndarray]]) -> dict | None:
@@ -215,7 +221,7 @@ def train(args: argparse.Namespace) -> dict:
     print(f"loading {len(samples)} images at {args.img_size}x{args.img_size}", flush=True)
     trainer = Trainer(args.backbone, load_images(samples, args.img_size), labels, args.epochs, args.seed)
     folds = stratified_folds(labels, args.folds, args.seed)
-    oof, fold_of, histories, masses = cross_validate(trainer, folds)
+    oof, fold_of, histories, shortcut_checks = cross_validate(trainer, folds)
     probe = linear_probe_baseline(trainer, folds)
     temperature = calibration.fit_temperature(labels, oof)
     operating_point = abstention.choose_threshold(labels, calibration.apply_temperature(oof, temperature))
@@ -227,7 +233,7 @@ def train(args: argparse.Namespace) -> dict:
     (out / ood.OOD_FILE).write_bytes(ood_bytes)
     ood_summary["sha256"] = hashlib.sha256(ood_bytes).hexdigest()
     card = save_model(model, out, build_card(args, samples, labels, oof, fold_of, temperature, operating_point, ood_summary,
-                                            probe, shortcut.summarise(masses, labels)))
+                                            probe, shortcut_checks))
     write_json(out, HISTORY_FILE, {"folds": histories, "final": final_history})
     write_json(out, PREDICTIONS_FILE, [
         {"path": s.relative_path, "true": CLASS_NAMES[s.label], "fold": int(fold_of[i]) + 1,

@@ -67,3 +67,11 @@ def test_the_threshold_meets_its_target_on_the_cases_it_accepts(card, stored):
     assert (calibrated.argmax(axis=1)[accepted] == labels[accepted]).mean() >= card["abstention"]["target_accuracy"]
     assert accepted.mean() == pytest.approx(card["abstention"]["coverage"])
     assert 0 <= card["ood"]["cv_false_rejection_rate"] <= 0.05
+
+
+def test_the_card_reports_the_shortcut_checks_and_text_alone_rarely_makes_covid19(card):
+    checks = card["shortcut_check"]
+    assert set(checks["central_mass_by_class"]) == set(CLASS_NAMES)
+    label_test = checks["burned_in_label_test"]
+    assert label_test["images"] == card["training_data"]["n"] - card["training_data"]["counts"]["covid19"]
+    assert label_test["turned_covid19"] <= 0.02 * label_test["images"]

@@ -1,0 +1,32 @@
+"""Burned-in labels: the text markers ("L", "PA", "PORTABLE"...) that films carry, stamped at random on any class.
+
+COVID-19 images from publications often carry such text while the other classes' films carry less, so a
+network can learn "text means COVID-19". Stamping held-out images of the other classes measures how much the
+model reacts to text alone (core/shortcut.py). Training on stamped copies of every class was measured too and
+did not help (README), so training does not use it.
+"""
+import cv2
+import numpy as np
+
+MARKERS = ("L", "R", "PA", "AP", "PORTABLE", "SUPINE", "ERECT", "AP SITTING", "1", "A")
+
+
+def burn_in_label(image: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """A copy of one (S, S, 3) 0-255 model input with a bright text marker in a random corner."""
+    stamped = np.ascontiguousarray(image.clip(0, 255).astype(np.uint8))  # OpenCV draws text on 8-bit images
+    size = image.shape[0]
+    scale, thickness = size / 420 * rng.uniform(0.8, 1.6), max(1, round(size / 150))
+    text = str(rng.choice(MARKERS))
+    (width, height), _ = cv2.getTextSize(text, cv2.FONT_HERSHEY_SIMPLEX, scale, thickness)
+    margin = int(size * 0.04)
+    left = margin if rng.random() < 0.5 else max(margin, size - width - margin)
+    bottom = margin + height if rng.random() < 0.5 else size - margin
+    grey = int(rng.integers(200, 256))
+    cv2.putText(stamped, text, (left, bottom), cv2.FONT_HERSHEY_SIMPLEX, scale, (grey, grey, grey), thickness, cv2.LINE_AA)
+    return stamped.astype(image.dtype)
+
+
+def with_burned_in_labels(images: np.ndarray, seed: int) -> np.ndarray:
+    """Every image stamped once, reproducibly for a seed."""
+    rng = np.random.default_rng(seed)
+    return np.stack([burn_in_label(image, rng) for image in images])

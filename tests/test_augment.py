@@ -1,0 +1,28 @@
+"""Burned-in label augmentation: reproducible, visible, and confined to a corner."""
+import numpy as np
+
+from core.augment import with_burned_in_labels
+from core.convolution import chest_phantom
+
+
+def _phantoms(count: int, size: int = 224) -> np.ndarray:
+    grey = np.round(chest_phantom(size) * 120).astype(np.float32)  # whole grey levels, as decoded pixels are; darker than any marker
+    return np.repeat(np.repeat(grey[None, :, :, None], 3, axis=3), count, axis=0)
+
+
+def test_labels_are_reproducible_for_a_seed_and_differ_between_seeds():
+    images = _phantoms(6)
+    np.testing.assert_array_equal(with_burned_in_labels(images, 3), with_burned_in_labels(images, 3))
+    assert not np.array_equal(with_burned_in_labels(images, 3), with_burned_in_labels(images, 4))
+
+
+def test_each_image_gets_bright_text_in_a_top_or_bottom_band_and_keeps_its_shape_and_range():
+    images = _phantoms(8)
+    stamped = with_burned_in_labels(images, 0)
+    assert stamped.shape == images.shape and stamped.dtype == images.dtype
+    assert stamped.min() >= 0 and stamped.max() <= 255
+    for before, after in zip(images, stamped):
+        changed = np.argwhere(np.any(before != after, axis=2))
+        assert len(changed) > 20 and after.max() >= 200  # a bright marker was drawn
+        rows = changed[:, 0]
+        assert rows.max() < 224 // 4 or rows.min() >= 224 * 3 // 4  # a band at the edge, never over the lungs
