@@ -13,13 +13,10 @@ import json
 import os
 import platform
 import re
-import socket
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
-import urllib.request
 from pathlib import Path
 
 from playwright.sync_api import Browser, Page, sync_playwright
@@ -28,37 +25,15 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 from core.abstention import STATUS_TEXT  # noqa: E402
 from core.classes import DISPLAY_NAMES  # noqa: E402
+from scripts.local_app import CHROMIUM, CHROMIUM_ARGS, running_app  # noqa: E402
 
 DATASET = REPO.parent / "shared" / "datasets" / "chest_xray_4class"
 DEFAULT_IMAGES = (DATASET / "normal" / "IM-0115-0001.jpeg", DATASET / "viral_pneumonia" / "person100_virus_184.jpeg")
-CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-                 "--disable-component-update", "--disable-sync", "--no-first-run"]
 DECISION = "^(" + "|".join(map(re.escape, (*STATUS_TEXT.values(), *DISPLAY_NAMES))) + "): "
 TIMEOUT_MS = 180_000
 # True once a visible element matching the selector has text matching the pattern; polled on every animation frame.
 VISIBLE_TEXT_JS = """([selector, pattern]) => [...document.querySelectorAll(selector)].some(
     e => e.getClientRects().length > 0 && new RegExp(pattern).test(e.innerText.trim()))"""
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def wait_until_healthy(url: str, server: subprocess.Popen, log: Path, timeout: float = 120) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if server.poll() is not None:
-            raise RuntimeError(f"streamlit exited with {server.returncode}:\n{log.read_text()[-3000:]}")
-        try:
-            with urllib.request.urlopen(f"{url}/_stcore/health", timeout=1) as response:
-                if response.status == 200:
-                    return
-        except OSError:
-            time.sleep(0.05)
-    raise RuntimeError(f"streamlit did not answer within {timeout} s:\n{log.read_text()[-3000:]}")
 
 
 def wait_for_text(page: Page, selector: str, pattern: str) -> None:
@@ -86,34 +61,23 @@ def upload_seconds(browser: Browser, url: str, image: Path) -> float:
 
 
 def run(images: tuple[Path, Path], uploads: int) -> dict:
-    port, log = free_port(), Path(tempfile.mkdtemp(prefix="benchmark_app_")) / "server.log"
-    url = f"http://127.0.0.1:{port}"
+    log = Path(tempfile.mkdtemp(prefix="benchmark_app_")) / "server.log"
     with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        with open(log, "w") as out:
-            start = time.perf_counter()
-            server = subprocess.Popen(
-                [sys.executable, "-m", "streamlit", "run", "app.py", "--server.port", str(port),
-                 "--server.address", "127.0.0.1", "--server.headless", "true"],
-                cwd=REPO, stdout=out, stderr=subprocess.STDOUT)
+        browser = p.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+        start = time.perf_counter()
         try:
-            wait_until_healthy(url, server, log)
-            healthy_s = time.perf_counter() - start
-            page = browser.new_page(viewport={"width": 1400, "height": 1600})
-            page.goto(url)
-            wait_for_text(page, "h1", "^Diagnose$")
-            first_render_s = time.perf_counter() - start
-            wait_for_text(page, '[data-testid="stSlider"]', "^Decision threshold")
-            model_ready_s = time.perf_counter() - start
-            page.close()
-            upload_seconds(browser, url, images[1])  # warm-up: the first upload also builds lazy caches
-            times = [upload_seconds(browser, url, images[i % 2]) for i in range(uploads)]
+            with running_app(log) as url:
+                healthy_s = time.perf_counter() - start
+                page = browser.new_page(viewport={"width": 1400, "height": 1600})
+                page.goto(url)
+                wait_for_text(page, "h1", "^Diagnose$")
+                first_render_s = time.perf_counter() - start
+                wait_for_text(page, '[data-testid="stSlider"]', "^Decision threshold")
+                model_ready_s = time.perf_counter() - start
+                page.close()
+                upload_seconds(browser, url, images[1])  # warm-up: the first upload also builds lazy caches
+                times = [upload_seconds(browser, url, images[i % 2]) for i in range(uploads)]
         finally:
-            server.terminate()
-            try:
-                server.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                server.kill()
             browser.close()
     return {
         "server_healthy_s": healthy_s, "first_render_s": first_render_s, "model_ready_s": model_ready_s,
