@@ -16,13 +16,13 @@ from pathlib import Path
 import keras
 import numpy as np
 import tensorflow as tf
-
 from sklearn.linear_model import LogisticRegression
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
 from core import abstention, augment, calibration, ood, shortcut
-from core.backbones import BACKBONES, CAM_LAYER, WeightsUnavailableError, DEFAULT_BACKBONE, FEATURE_LAYERS, FEATURES_NAME, attach_head, build_feature_extractor, build_head
+from core.backbones import (BACKBONES, CAM_LAYER, DEFAULT_BACKBONE, FEATURE_LAYERS, FEATURES_NAME, WeightsUnavailableError,
+                            attach_head, build_feature_extractor, build_head)
 from core.classes import CLASSES, CLASS_NAMES
 from core.dataset import DatasetError, Sample, labels_of, load_images, scan_dataset, stratified_folds
 from core.metrics import classification_summary, mean_and_std
@@ -57,10 +57,11 @@ def _fit(model: keras.Model, x: np.ndarray, y: np.ndarray, epochs: int, stage: s
     return {k: [float(v) for v in values] for k, values in history.history.items()}
 
 
-def _features_with_mirrors(extractor: keras.Model, images: np.ndarray) -> list[np.ndarray]:
+def _features_with_mirrors(extractor: keras.Model, images: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Features of each image and of its mirror image, computed once for every fold."""
     print(f"computing {extractor.name} features for {len(images)} images and their mirror images", flush=True)
-    return [extractor.predict(v, batch_size=BATCH_SIZE, verbose=0) for v in (images, images[:, :, ::-1])]
+    plain, mirrored = (extractor.predict(v, batch_size=BATCH_SIZE, verbose=0) for v in (images, images[:, :, ::-1]))
+    return plain, mirrored
 
 
 class Trainer:
@@ -72,16 +73,15 @@ class Trainer:
         self.extractor = build_feature_extractor(backbone, img_size, None if backbone == "small_cnn" else "imagenet")
         self.frozen = backbone != "small_cnn"
         if self.frozen:
-            self.features, *self.augmented_features = _features_with_mirrors(self.extractor, images)
+            self.features, self.features_mirrored = _features_with_mirrors(self.extractor, images)
         self.stamped_for_testing = augment.with_burned_in_labels(images, seed)
 
     def fit(self, train_idx: np.ndarray, stage: str, val_idx: np.ndarray | None = None) -> tuple[keras.Model, dict]:
         """Train on train_idx; returns the full pixels-to-probabilities model and its history."""
         if self.frozen:
-            variants = [self.features, *self.augmented_features]
-            x = np.concatenate([v[train_idx] for v in variants])
+            x = np.concatenate([self.features[train_idx], self.features_mirrored[train_idx]])
             head = build_head(self.features.shape[1], len(CLASSES), feature_sample=x)
-            y = np.tile(self.labels[train_idx], len(variants))
+            y = np.tile(self.labels[train_idx], 2)
             val = None if val_idx is None else (self.features[val_idx], self.labels[val_idx])
             history = _fit(head, x, y, self.epochs, stage, self.seed, val)
             return attach_head(self.extractor, head), history
