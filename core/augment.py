@@ -30,3 +30,22 @@ def with_burned_in_labels(images: np.ndarray, seed: int) -> np.ndarray:
     """Every image stamped once, reproducibly for a seed."""
     rng = np.random.default_rng(seed)
     return np.stack([burn_in_label(image, rng) for image in images])
+
+
+def imitate_another_source(pixels: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """A uint8 greyscale film as another hospital might have produced it: a different contrast and gamma, blur or
+    noise, JPEG quality, a tighter crop and a small rotation. Used to train heads that rely less on how one
+    source's files look."""
+    h, w = pixels.shape
+    angle, crop = rng.uniform(-7, 7), rng.uniform(0.0, 0.08)
+    matrix = cv2.getRotationMatrix2D((w / 2, h / 2), angle, 1.0 / (1.0 - crop))
+    out = cv2.warpAffine(pixels, matrix, (w, h), borderMode=cv2.BORDER_REFLECT).astype(np.float32) / 255.0
+    low, high = rng.uniform(0.0, 0.1), rng.uniform(0.9, 1.0)
+    out = np.clip((out - low) / (high - low), 0.0, 1.0) ** np.exp(rng.uniform(-0.4, 0.4))
+    if rng.random() < 0.5:
+        out = cv2.GaussianBlur(out, (0, 0), rng.uniform(0.5, 1.5))
+    else:
+        out = out + rng.normal(0.0, rng.uniform(0.0, 0.03), out.shape)
+    out = (np.clip(out, 0.0, 1.0) * 255).astype(np.uint8)
+    ok, encoded = cv2.imencode(".jpg", out, [cv2.IMWRITE_JPEG_QUALITY, int(rng.integers(30, 95))])
+    return cv2.imdecode(encoded, cv2.IMREAD_GRAYSCALE)

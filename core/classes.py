@@ -1,6 +1,8 @@
 """The class registry: the one place that names the four diagnoses, in model output order."""
 from dataclasses import dataclass
 
+import numpy as np
+
 
 @dataclass(frozen=True)
 class XrayClass:
@@ -21,3 +23,19 @@ DISPLAY_NAMES: tuple[str, ...] = tuple(c.display for c in CLASSES)
 def display_name(name: str) -> str:
     """Display name for a class name, e.g. 'normal' -> 'Healthy'."""
     return DISPLAY_NAMES[CLASS_NAMES.index(name)]
+
+
+# A coarse training label: a pneumonia known to be bacterial or viral, but not which. It is no output of the
+# model; training rewards the probability of any class in its set (core/train.py).
+PNEUMONIA_UNSPECIFIED = "pneumonia_unspecified"
+COARSE_LABELS: dict[str, tuple[str, ...]] = {PNEUMONIA_UNSPECIFIED: ("bacterial_pneumonia", "viral_pneumonia")}
+LABEL_NAMES: tuple[str, ...] = CLASS_NAMES + tuple(COARSE_LABELS)  # every label a training image may carry
+
+
+def target_sets(labels: np.ndarray) -> np.ndarray:
+    """(N, classes) 0/1 rows: the classes each label allows (one for a class, several for a coarse label)."""
+    allowed = np.zeros((len(LABEL_NAMES), len(CLASS_NAMES)), dtype=np.float32)
+    allowed[np.arange(len(CLASS_NAMES)), np.arange(len(CLASS_NAMES))] = 1.0
+    for row, members in enumerate(COARSE_LABELS.values(), start=len(CLASS_NAMES)):
+        allowed[row, [CLASS_NAMES.index(m) for m in members]] = 1.0
+    return allowed[np.asarray(labels)]

@@ -21,7 +21,11 @@ class DatasetError(ValueError):
 class Sample:
     path: Path
     relative_path: str  # "covid19/abc.jpeg": stable across machines
-    label: int  # index into CLASS_NAMES
+    label: int  # index into CLASS_NAMES, or into LABEL_NAMES for a coarse label (manifest datasets)
+    source: str = ""  # hospital or collection, from a manifest
+    patient: str = ""
+    age_group: str = ""  # adult / paediatric / unknown
+    sha256: str = ""
 
 
 def scan_dataset(root: str | Path) -> list[Sample]:

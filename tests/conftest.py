@@ -1,5 +1,6 @@
 """Shared test set-up: the Keras cache with ../shared's ImageNet weights, the shared X-rays as fixtures, and a real
 browser against `streamlit run app.py`."""
+import csv
 import os
 import shutil
 import tempfile
@@ -12,6 +13,7 @@ from scripts.local_app import CHROMIUM, CHROMIUM_ARGS, running_app
 REPO = Path(__file__).resolve().parents[1]
 SHARED = REPO.parent / "shared"
 DATASET = SHARED / "datasets" / "chest_xray_4class"
+MULTISOURCE = SHARED / "datasets" / "chest_xray_multisource"
 WEIGHTS = SHARED / "keras_home" / "models"
 
 
@@ -31,11 +33,42 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 @pytest.fixture(scope="session")
 def dataset_dir() -> Path:
     """The shared labelled X-rays; absent only off the project's machines (never in CI)."""
-    if not DATASET.is_dir():
+    return _shared_or_skip(DATASET)
+
+
+def _shared_or_skip(path: Path) -> Path:
+    if not path.is_dir():
         if os.environ.get("CI"):
-            pytest.fail(f"{DATASET} is missing in CI")
-        pytest.skip(f"{DATASET} is not present on this machine")
-    return DATASET
+            pytest.fail(f"{path} is missing in CI")
+        pytest.skip(f"{path} is not present on this machine")
+    return path
+
+
+@pytest.fixture(scope="session")
+def multisource_dir() -> Path:
+    """The shared multi-source training set (folder per label plus manifest.csv)."""
+    return _shared_or_skip(MULTISOURCE)
+
+
+def build_multisource_fixture(root: Path, multisource: Path, per_cell: int = 2) -> Path:
+    """A small copy of the multi-source set (symbolic links): the first `per_cell` patients of every (label, source)
+    cell, with their manifest rows."""
+    with open(multisource / "manifest.csv", newline="") as f:
+        rows = list(csv.DictReader(f))
+    kept, patients = [], {}
+    for row in rows:
+        cell = patients.setdefault((row["label"], row["source"]), set())
+        if row["patient"] in cell or len(cell) < per_cell:
+            cell.add(row["patient"])
+            kept.append(row)
+    for row in kept:
+        (root / row["file"]).parent.mkdir(parents=True, exist_ok=True)
+        (root / row["file"]).symlink_to(multisource / row["file"])
+    with open(root / "manifest.csv", "w", newline="") as f:
+        writer = csv.DictWriter(f, fieldnames=list(rows[0]))
+        writer.writeheader()
+        writer.writerows(kept)
+    return root
 
 
 @pytest.fixture(scope="session")
