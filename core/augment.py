@@ -1,9 +1,13 @@
-"""Burned-in labels: the text markers ("L", "PA", "PORTABLE"...) that films carry, stamped at random on any class.
+"""Changes a film could have had at another hospital, to test or train a model against source shortcuts.
 
+Burned-in labels: the text markers ("L", "PA", "PORTABLE"...) that films carry, stamped at random on any class.
 COVID-19 images from publications often carry such text while the other classes' films carry less, so a
 network can learn "text means COVID-19". Stamping held-out images of the other classes measures how much the
 model reacts to text alone (core/shortcut.py). Training on stamped copies of every class was measured too and
 did not help (README), so training does not use it.
+
+Restyling (imitate_another_source): contrast, gamma, blur or noise, JPEG quality, crop and rotation as another
+source might have made the film. Training heads on restyled copies is part of the default recipe (core/train.py).
 """
 import cv2
 import numpy as np

@@ -8,7 +8,7 @@ import argparse
 import json
 import sys
 from dataclasses import dataclass
-from typing import Callable
+from typing import Callable, Iterator
 
 import numpy as np
 
@@ -16,54 +16,84 @@ from core import abstention
 from core.classes import CLASS_NAMES
 from core.dataset import DatasetError, scan_dataset
 from core.imaging import ImageDecodeError, read_image_file
-from core.inference import Analysis, Classifier
+from core.inference import Classifier
 from core.metrics import classification_summary
 from core.model_store import DEFAULT_MODEL_DIR, ModelLoadError
+
+
+BATCH_SIZE = 16
 
 
 @dataclass(frozen=True)
 class LabelledImage:
     name: str  # relative path shown to users
     label: int  # index into CLASS_NAMES
-    pixels: np.ndarray  # decoded greyscale
+    pixels: np.ndarray | None  # decoded greyscale; None when the file could not be read
+    error: str = ""  # why it could not be read
 
 
-def evaluate_images(classifier: Classifier, images: list[LabelledImage], unreadable: list[dict] | None = None,
+@dataclass(frozen=True)
+class LabelledFiles:
+    """Labelled image files decoded one at a time as they are iterated, so that one image's pixels are held at a time."""
+    count: int
+    decode: Callable[[], Iterator[LabelledImage]]
+
+    def __len__(self) -> int:
+        return self.count
+
+    def __iter__(self) -> Iterator[LabelledImage]:
+        return self.decode()
+
+
+def evaluate_images(classifier: Classifier, files: LabelledFiles,
                     progress: Callable[[int, int], None] | None = None) -> tuple[dict, list[dict]]:
-    """Metrics over all images plus one row per image (file, true, predicted, status, probabilities)."""
-    if not images:
-        raise DatasetError("no readable images to evaluate")
-    analyses: list[Analysis] = []
-    for start in range(0, len(images), 16):
-        analyses += classifier.classify_batch([im.pixels for im in images[start:start + 16]])
+    """Metrics over all readable images plus one row per image (file, true, predicted, status, probabilities).
+
+    Each image is shrunk to the model's input as soon as it is decoded and its pixels are dropped."""
+    read, inputs, analyses, unreadable = [], [], [], []
+    for done, image in enumerate(files, start=1):
+        if image.pixels is None:
+            unreadable.append({"file": image.name, "error": image.error})
+        else:
+            read.append((image.name, image.label))
+            inputs.append(classifier.model_input(image.pixels))
+        if len(inputs) == BATCH_SIZE:
+            analyses += classifier.classify_inputs(np.stack(inputs))
+            inputs.clear()
         if progress:
-            progress(len(analyses), len(images))
-    labels = np.array([im.label for im in images])
+            progress(done, len(files))
+    if inputs:
+        analyses += classifier.classify_inputs(np.stack(inputs))
+    if not read:
+        reasons = "; ".join(item["error"] for item in unreadable)
+        raise DatasetError("no readable images to evaluate" + (f" ({reasons})" if reasons else ""))
+    labels = np.array([label for _, label in read])
     probabilities = np.stack([a.probabilities for a in analyses])
     statuses = [a.status for a in analyses]
     summary = {
         **classification_summary(labels, probabilities),
         "abstained": statuses.count(abstention.INCONCLUSIVE),
         "not_a_chest_xray": statuses.count(abstention.NOT_A_CHEST_XRAY),
-        "unreadable": unreadable or [],
+        "unreadable": unreadable,
     }
-    rows = [{"file": im.name, "true": CLASS_NAMES[im.label], "predicted": a.label, "status": a.status,
-             **{f"p_{name}": p for name, p in a.probability_dict().items()}} for im, a in zip(images, analyses)]
+    rows = [{"file": file, "true": CLASS_NAMES[label], "predicted": a.label, "status": a.status,
+             **{f"p_{name}": p for name, p in a.probability_dict().items()}} for (file, label), a in zip(read, analyses)]
     return summary, rows
 
 
-def read_labelled_folder(root: str, progress: Callable[[int, int], None] | None = None) -> tuple[list[LabelledImage], list[dict]]:
-    """Decode every image of a folder-per-class dataset; unreadable files are listed, not fatal."""
-    images, unreadable = [], []
+def read_labelled_folder(root: str) -> LabelledFiles:
+    """The images of a folder-per-class dataset (refused now if the folder is not one); unreadable files are listed,
+    not fatal."""
     samples = scan_dataset(root)
-    for i, sample in enumerate(samples):
-        try:
-            images.append(LabelledImage(sample.relative_path, sample.label, read_image_file(sample.path).pixels))
-        except ImageDecodeError as err:
-            unreadable.append({"file": sample.relative_path, "error": str(err)})
-        if progress:
-            progress(i + 1, len(samples))
-    return images, unreadable
+
+    def decode() -> Iterator[LabelledImage]:
+        for sample in samples:
+            try:
+                yield LabelledImage(sample.relative_path, sample.label, read_image_file(sample.path).pixels)
+            except ImageDecodeError as err:
+                yield LabelledImage(sample.relative_path, sample.label, None, str(err))
+
+    return LabelledFiles(len(samples), decode)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -72,8 +102,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--model", default=str(DEFAULT_MODEL_DIR), help="model folder (default: models/default)")
     args = parser.parse_args(argv)
     try:
-        images, unreadable = read_labelled_folder(args.data_dir)
-        summary, _ = evaluate_images(Classifier.from_dir(args.model), images, unreadable)
+        summary, _ = evaluate_images(Classifier.from_dir(args.model), read_labelled_folder(args.data_dir))
     except (DatasetError, ModelLoadError) as err:
         print(f"error: {err}", file=sys.stderr)
         return 2

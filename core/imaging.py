@@ -3,6 +3,7 @@
 Formats are detected from the bytes, never the file name. Every problem with the input comes out as an
 ImageDecodeError whose message names the file and says what is wrong. Nothing is written to disk.
 """
+import stat
 from dataclasses import dataclass
 from io import BytesIO
 from pathlib import Path
@@ -47,9 +48,11 @@ class DecodedImage:
 
 
 def read_image_file(path: str | Path) -> DecodedImage:
-    """Read and decode an image file; a missing or unreadable file is an ImageDecodeError too."""
+    """Read and decode a regular image file; a missing, unreadable or special file is an ImageDecodeError too."""
     path = Path(path)
     try:
+        if not stat.S_ISREG(path.stat().st_mode):  # a pipe or device could block or never end
+            raise ImageDecodeError(path.name, "not a regular file (a folder, pipe or device)")
         data = path.read_bytes()
     except FileNotFoundError as err:
         raise ImageDecodeError(path.name, "file not found") from err
@@ -170,6 +173,8 @@ def _decode_dicom(ds: Dataset, name: str) -> DecodedImage:
     """First frame of a DICOM image: modality LUT, then the file's VOI, as uint8 with bones bright."""
     if "PixelData" not in ds:
         raise ImageDecodeError(name, "DICOM file has no pixel data")
+    if ds.get("Rows") is None or ds.get("Columns") is None:
+        raise ImageDecodeError(name, "DICOM file does not say its image size (no Rows or Columns)")
     _check_size(name, int(ds.Columns), int(ds.Rows))
     _check_decodable(ds, name)
     frame = pixel_array(ds, index=0)
@@ -179,8 +184,11 @@ def _decode_dicom(ds: Dataset, name: str) -> DecodedImage:
         pixels = np.array(Image.fromarray(rgb, "RGB").convert("L"))
         values, window = pixels.astype(np.float32), (128.0, 256.0)  # the identity window
     elif photometric in ("MONOCHROME1", "MONOCHROME2"):
-        values = apply_modality_lut(frame, ds).astype(np.float32)
-        pixels, window = _apply_dicom_voi(values, ds, invert=photometric == "MONOCHROME1")
+        with np.errstate(over="ignore", invalid="ignore"):  # refused just below
+            values = apply_modality_lut(frame, ds).astype(np.float32)
+        if not np.isfinite(values).all():
+            raise ImageDecodeError(name, "DICOM rescale slope or intercept gives values that are not finite numbers")
+        pixels, window = _apply_dicom_voi(values, ds, name, invert=photometric == "MONOCHROME1")
     else:
         raise ImageDecodeError(name, f"DICOM photometric interpretation {photometric} is not supported")
     return DecodedImage(name, pixels, "DICOM", _dicom_metadata(ds, pixels.shape), values, window)
@@ -194,6 +202,11 @@ def _check_decodable(ds: Dataset, name: str) -> None:
             ImplicitVRLittleEndian if implicit else ExplicitVRLittleEndian if little_endian else ExplicitVRBigEndian
         )
     syntax = ds.file_meta.TransferSyntaxUID
+    if not syntax.is_transfer_syntax:
+        raise ImageDecodeError(name, f"unknown DICOM transfer syntax {syntax}; export it uncompressed")
+    if syntax.is_encapsulated and not ds["PixelData"].is_undefined_length:
+        raise ImageDecodeError(name, f"the file declares compressed pixel data ({syntax.name}) but holds "
+                                     "uncompressed bytes; export it again")
     try:
         available = get_decoder(syntax).is_available
     except NotImplementedError:
@@ -203,13 +216,13 @@ def _check_decodable(ds: Dataset, name: str) -> None:
         raise ImageDecodeError(name, f"{kind} ({syntax.name}) is not supported; export it uncompressed")
 
 
-def _apply_dicom_voi(values: np.ndarray, ds: Dataset, invert: bool) -> tuple[np.ndarray, tuple[float, float]]:
+def _apply_dicom_voi(values: np.ndarray, ds: Dataset, name: str, invert: bool) -> tuple[np.ndarray, tuple[float, float]]:
     """The file's default display: its first WindowCenter/Width, else its VOI LUT, else min..max.
 
     A window is preferred over a VOI LUT so that apply_window(values, *window) reproduces `pixels`
     exactly when the UI re-windows; with only a VOI LUT the returned window is the full value range.
     """
-    window = _file_window(ds)
+    window = _file_window(ds, name)
     if window is None and ds.get("VOILUTSequence"):
         lut_output = apply_voi(np.rint(values).astype(np.int64), ds)
         pixels = _stretch_to_uint8(lut_output)
@@ -218,13 +231,15 @@ def _apply_dicom_voi(values: np.ndarray, ds: Dataset, invert: bool) -> tuple[np.
     return apply_window(values, *window, invert=invert), window
 
 
-def _file_window(ds: Dataset) -> tuple[float, float] | None:
-    """The first (centre, width) pair stored in the file, if it has a usable one."""
+def _file_window(ds: Dataset, name: str) -> tuple[float, float] | None:
+    """The first (centre, width) pair stored in the file, if it has a usable one; non-finite values are refused."""
     try:
         centre, width = (float(v[0] if isinstance(v, MultiValue) else v) for v in (ds.WindowCenter, ds.WindowWidth))
     except (AttributeError, TypeError, ValueError, IndexError):
         return None
-    return (centre, width) if width >= 1 and np.isfinite(centre) else None
+    if not np.isfinite([centre, width]).all():
+        raise ImageDecodeError(name, "DICOM window centre or width is not a finite number")
+    return (centre, width) if width >= 1 else None
 
 
 def _full_range_window(values: np.ndarray) -> tuple[float, float]:

@@ -10,6 +10,7 @@ from pathlib import Path
 import keras
 import numpy as np
 import tensorflow as tf
+from scipy.ndimage import zoom
 
 from core import abstention, calibration
 from core.backbones import CAM_LAYER, FEATURES_NAME
@@ -49,6 +50,11 @@ def _normalise(cam: tf.Tensor) -> tf.Tensor:
     return (cam - low) / (high - low + keras.backend.epsilon())
 
 
+def _linear_upsampling(n: int, size: int) -> tf.Tensor:
+    """(size, n) matrix of scipy's order-1 zoom from n to size points (corner-aligned): the map tf-keras-vis uses."""
+    return tf.constant(zoom(np.eye(n, dtype=np.float32), (size / n, 1), order=1))
+
+
 class Classifier:
     """A loaded model with its compiled inference functions, built once and shared by every session."""
 
@@ -64,6 +70,9 @@ class Classifier:
         # conv maps for Grad-CAM, pooled features for the OOD check, and the dense layer's input for the logits
         self._graph = keras.Model(self.model.input, [self.model.get_layer(self.cam_layer).output,
                                                      self.model.get_layer(FEATURES_NAME).output, dense.input])
+        rows, columns = self.model.get_layer(self.cam_layer).output.shape[1:3]
+        self._upsample_rows = _linear_upsampling(rows, self.input_size)
+        self._upsample_columns = tf.transpose(_linear_upsampling(columns, self.input_size))
         self._analyse = tf.function(self._forward_with_cam, reduce_retracing=True)
         self._batch = tf.function(self._forward, reduce_retracing=True)
 
@@ -83,9 +92,8 @@ class Classifier:
             target = tf.where(class_index < 0, tf.argmax(logits[0], output_type=tf.int32), class_index)
             score = logits[0, target]
         weights = tf.reduce_mean(tape.gradient(score, maps), axis=(1, 2), keepdims=True)
-        cam = tf.nn.relu(tf.reduce_sum(maps * weights, axis=-1))[..., None]
-        # corner-aligned bilinear upsampling, as tf-keras-vis does (scipy zoom, order 1)
-        cam = tf.compat.v1.image.resize_bilinear(cam, (self.input_size, self.input_size), align_corners=True)[0, ..., 0]
+        cam = tf.nn.relu(tf.reduce_sum(maps * weights, axis=-1))[0]
+        cam = self._upsample_rows @ cam @ self._upsample_columns  # corner-aligned bilinear, as tf-keras-vis does
         return logits[0], features[0], _normalise(cam)
 
     def _decide(self, logits: np.ndarray, features: np.ndarray, threshold: float | None) -> tuple[np.ndarray, str, float]:
@@ -106,12 +114,15 @@ class Classifier:
         explained = int(np.argmax(logits)) if explain_class is None else explain_class
         return Analysis(probabilities, status, ood_score, cam.numpy(), explained)
 
+    def classify_inputs(self, x: np.ndarray, threshold: float | None = None) -> list[Analysis]:
+        """Probabilities and status for a batch of model inputs (N, size, size, 3), without CAMs."""
+        logits, features = self._batch(tf.constant(x))
+        return [Analysis(*self._decide(row_logits, row_features, threshold))
+                for row_logits, row_features in zip(logits.numpy(), features.numpy())]
+
     def classify_batch(self, images: list[np.ndarray], threshold: float | None = None, batch_size: int = 16) -> list[Analysis]:
         """Probabilities and status for many greyscale images, in batches, without CAMs."""
         results = []
         for start in range(0, len(images), batch_size):
-            x = np.stack([self.model_input(p) for p in images[start:start + batch_size]])
-            logits, features = self._batch(tf.constant(x))
-            for row_logits, row_features in zip(logits.numpy(), features.numpy()):
-                results.append(Analysis(*self._decide(row_logits, row_features, threshold)))
+            results += self.classify_inputs(np.stack([self.model_input(p) for p in images[start:start + batch_size]]), threshold)
         return results

@@ -1,6 +1,7 @@
 """The figures behind the Model performance page: stored or fresh predictions, the confusion matrix with the files
 in each cell, the classification report with its spread over folds, ROC, precision-recall and reliability
-curves, misclassified cases, and a side-by-side table of model folders.
+curves, misclassified cases, a side-by-side table of model folders, and the tables of a card's validation across
+sources (per source, aims, training populations).
 """
 import io
 import zipfile
@@ -13,24 +14,37 @@ import pandas as pd
 from sklearn.calibration import calibration_curve
 from sklearn.metrics import auc, average_precision_score, classification_report, confusion_matrix, precision_recall_curve, roc_curve
 
+from core import by_source
 from core.calibration import apply_temperature
-from core.classes import CLASS_NAMES, DISPLAY_NAMES, display_name
+from core.classes import CLASS_NAMES, DISPLAY_NAMES, LABEL_NAMES, PNEUMONIA_UNSPECIFIED, display_name
 from core.metrics import expected_calibration_error
 from core.model_store import CARD_FILE, MODEL_FILE, PREDICTIONS_FILE, read_json
 
-LABELS = list(range(len(CLASS_NAMES)))
+LABELS = list(range(len(CLASS_NAMES)))  # the model's classes
+ALL_LABELS = list(range(len(LABEL_NAMES)))  # every training label: the classes, then the coarse labels
+COARSE_DISPLAY = {PNEUMONIA_UNSPECIFIED: "Pneumonia (type unknown)"}
+LABEL_DISPLAY: tuple[str, ...] = DISPLAY_NAMES + tuple(COARSE_DISPLAY.get(n, n) for n in LABEL_NAMES[len(CLASS_NAMES):])
 REPORT_COLUMNS = ["precision", "recall", "f1-score", "support"]
 ACCURACY_ROW = "Accuracy"
-CV_FIGURES = {"accuracy": "CV accuracy", "macro_f1": "Macro-F1", "covid19_recall": f"{display_name('covid19')} recall"}
+COVID, HEALTHY = display_name("covid19"), display_name("normal")
+CV_FIGURES = {"accuracy": "CV accuracy", "macro_f1": "Macro-F1", "covid19_recall": f"{COVID} recall"}
+LOSO_ACCURACY = "Accuracy on sources left out"
+SOURCE_SHARES = ("Accuracy", f"{COVID} recall", f"Non-{COVID} films called {COVID}", f"{HEALTHY} recall", "Not a chest X-ray")
+AIM_FIGURES = {"adult_non_covid19_called_covid19": f"Adult films without {COVID} called {COVID}",
+               "adult_normal_called_healthy": f"Adult healthy films called {HEALTHY}",
+               "covid19_recall": f"{COVID} recall", "covid19_auroc": f"{COVID} AUROC", "accuracy": "Accuracy",
+               "ece": "Calibration error (ECE)", "not_a_chest_xray": "Called not a chest X-ray"}
+MET = {True: "yes", False: "no", None: "not measured"}
 
 
 @dataclass(frozen=True)
 class Predictions:
     """Probabilities for a labelled set of images, in registry order."""
     files: list[str]  # "covid19/x.jpeg"
-    y_true: np.ndarray  # class indices
+    y_true: np.ndarray  # label indices into LABEL_NAMES (class indices, unless coarse labels were asked for)
     probabilities: np.ndarray  # (N, classes), rows sum to 1
     folds: np.ndarray | None = None  # cross-validation fold of each image (1..k), None for a plain test set
+    sources: np.ndarray | None = None  # where each image came from, None when not recorded
 
     @property
     def y_pred(self) -> np.ndarray:
@@ -40,16 +54,42 @@ class Predictions:
         """The same cases with temperature-scaled probabilities (T = 1 / T' undoes a scaling by T')."""
         return replace(self, probabilities=apply_temperature(self.probabilities, temperature))
 
+    def subset(self, keep: np.ndarray) -> "Predictions":
+        """The cases where `keep` is True."""
+        return Predictions([f for f, k in zip(self.files, keep) if k], self.y_true[keep], self.probabilities[keep],
+                           None if self.folds is None else self.folds[keep], None if self.sources is None else self.sources[keep])
 
-def read_predictions(model_dir: str | Path) -> Predictions:
-    """A model's out-of-fold validation predictions (raw softmax, not temperature-scaled)."""
-    rows = read_json(model_dir, PREDICTIONS_FILE)
+
+def _stored(rows: list[dict], probabilities: str) -> Predictions:
     return Predictions(
         files=[r["path"] for r in rows],
-        y_true=np.array([CLASS_NAMES.index(r["true"]) for r in rows]),
-        probabilities=np.array([[r["probabilities"][name] for name in CLASS_NAMES] for r in rows]),
+        y_true=np.array([LABEL_NAMES.index(r["true"]) for r in rows], dtype=int),
+        probabilities=np.array([[r[probabilities][name] for name in CLASS_NAMES] for r in rows]).reshape(-1, len(CLASS_NAMES)),
         folds=np.array([r["fold"] for r in rows]),
+        sources=np.array([r.get("source") for r in rows]),
     )
+
+
+def read_predictions(model_dir: str | Path) -> Predictions:
+    """A model's out-of-fold validation predictions (raw softmax, not temperature-scaled) of the images with a class
+    label: an image with a coarse label (pneumonia of unknown type) has no single right class."""
+    return _stored([r for r in read_json(model_dir, PREDICTIONS_FILE) if r["true"] in CLASS_NAMES], "probabilities")
+
+
+def read_source_predictions(model_dir: str | Path, left_out: bool = False) -> Predictions | None:
+    """Every validation image, coarse labels included, with its source: the grouped-CV out-of-fold probabilities, or
+    (left_out) those of the model that never saw the image's source. None when the file does not record them."""
+    key = "left_out_probabilities" if left_out else "probabilities"
+    rows = read_json(model_dir, PREDICTIONS_FILE)
+    return _stored(rows, key) if rows and all("source" in r and key in r for r in rows) else None
+
+
+def label_recall_table(p: Predictions) -> pd.DataFrame:
+    """Per true label present: images, and the share whose top class the label allows (core.by_source)."""
+    recall = by_source.label_recall(p.y_true, p.probabilities)
+    return pd.DataFrame({"True label": [LABEL_DISPLAY[LABEL_NAMES.index(n)] for n in recall],
+                         "Images": [r["n"] for r in recall.values()],
+                         "Right": [r["recall"] for r in recall.values()]})
 
 
 def predictions_from_rows(rows: list[dict]) -> Predictions:
@@ -61,16 +101,19 @@ def predictions_from_rows(rows: list[dict]) -> Predictions:
     )
 
 
-def confusion(p: Predictions, normalise: bool = False) -> np.ndarray:
-    """Rows are true classes, columns predicted; normalised rows are each true class's shares (empty rows stay 0)."""
-    return confusion_matrix(p.y_true, p.y_pred, labels=LABELS, normalize="true" if normalise else None)
+def confusion(p: Predictions, normalise: bool = False, rows: list[int] = LABELS) -> np.ndarray:
+    """Rows are true labels (`rows`: the classes, or ALL_LABELS to add the coarse labels), columns predicted classes;
+    normalised rows are each true label's shares (empty rows stay 0)."""
+    matrix = confusion_matrix(p.y_true, p.y_pred, labels=rows, normalize="true" if normalise else None)
+    return matrix[:, :len(LABELS)]  # the model predicts classes only
 
 
-def cell_files(p: Predictions) -> list[list[list[str]]]:
+def cell_files(p: Predictions, rows: list[int] = LABELS) -> list[list[list[str]]]:
     """The file names in each confusion-matrix cell, [true][predicted]."""
-    cells = [[[] for _ in LABELS] for _ in LABELS]
+    cells = [[[] for _ in LABELS] for _ in rows]
     for name, t, y in zip(p.files, p.y_true, p.y_pred):
-        cells[t][y].append(name)
+        if t in rows:
+            cells[rows.index(t)][y].append(name)
     return cells
 
 
@@ -155,8 +198,14 @@ def count_parameters(model_file: str | Path) -> int:
     return int(sum(sizes))
 
 
+def loso_accuracy(card: dict) -> float | None:
+    """Accuracy on images of sources left out of training (each predicted by a model that never saw its source)."""
+    return card.get("validation", {}).get("leave_one_source_out", {}).get("accuracy")
+
+
 def model_comparison(model_dirs: list[Path]) -> pd.DataFrame:
-    """One row per model folder: cross-validated figures (mean and std over folds), calibration and size."""
+    """One row per model folder: training images, cross-validated figures (mean and std over folds), accuracy on
+    sources left out, calibration and size."""
     rows = []
     for directory in model_dirs:
         card = read_json(directory, CARD_FILE)
@@ -166,10 +215,42 @@ def model_comparison(model_dirs: list[Path]) -> pd.DataFrame:
             "Model": directory.name,
             "Backbone": card.get("backbone"),
             "Input (px)": card.get("input_size"),
+            "Training images": card.get("training_data", {}).get("n"),
             **{f"{label} {stat}": cv.get(key, {}).get(stat) for key, label in CV_FIGURES.items() for stat in ("mean", "std")},
+            LOSO_ACCURACY: loso_accuracy(card),
             "ECE before": calibration.get("ece_before"),
             "ECE after": calibration.get("ece_after"),
             "Parameters": card.get("parameters") or (count_parameters(model_file) if model_file.is_file() else None),
             "Size (MB)": model_file.stat().st_size / 1e6 if model_file.is_file() else None,
         })
     return pd.DataFrame(rows)
+
+
+def source_table(per_source: dict[str, dict]) -> pd.DataFrame:
+    """One row per source of a card's per-source figures (core.by_source.figures); NaN where nothing measures one."""
+    table = pd.DataFrame([{
+        "Source": source, "Images": f["n"],
+        **dict(zip(SOURCE_SHARES, (f.get("accuracy"), f.get("covid19_recall"), f.get("non_covid19_called_covid19"),
+                                   f.get("recall", {}).get("normal", {}).get("recall"), f.get("not_a_chest_xray")))),
+    } for source, f in per_source.items()], columns=["Source", "Images", *SOURCE_SHARES])
+    return table.astype(dict.fromkeys(SOURCE_SHARES, float))
+
+
+def aims_table(aims: list[dict]) -> pd.DataFrame:
+    """A card's aims: the figure, where it is measured, the aim, the measured value and whether it is met."""
+    return pd.DataFrame({"Figure": [AIM_FIGURES.get(a["figure"], a["figure"]) for a in aims],
+                         "Where": [a["where"] for a in aims], "Aim": [a["aim"] for a in aims],
+                         "Value": pd.Series([a["value"] for a in aims], dtype=float),
+                         "Met": [MET[a["met"]] for a in aims]})
+
+
+def _counts(counts: dict[str, int], names: dict[str, str] | None = None) -> str:
+    return ", ".join(f"{(names or {}).get(k, k)} {n}" for k, n in counts.items())
+
+
+def populations_table(by_source: dict[str, dict]) -> pd.DataFrame:
+    """One row per training source: images, labels and age groups (card["training_data"]["by_source"])."""
+    label_names = dict(zip(LABEL_NAMES, LABEL_DISPLAY))
+    return pd.DataFrame({"Source": list(by_source), "Images": [s["n"] for s in by_source.values()],
+                         "Labels": [_counts(s.get("labels", {}), label_names) for s in by_source.values()],
+                         "Age groups": [_counts(s.get("age_groups", {})) for s in by_source.values()]})

@@ -2,7 +2,8 @@
 
     python -m core.predict FILE [FILE...] [--model DIR] [--cam OUT_DIR] [--method gradcam|gradcam++|scorecam]
 
-Prints one JSON object per file: file, label, display_label, probabilities, status; or file and error.
+Prints one JSON object per file: file, label, display_label, probabilities, status; or file and error. An image
+that is not a chest X-ray has status not_a_chest_xray and null label and display_label.
 Exits 2 if any file failed.
 """
 import argparse
@@ -12,6 +13,7 @@ from pathlib import Path
 
 import cv2
 
+from core.abstention import NOT_A_CHEST_XRAY
 from core.imaging import ImageDecodeError, read_image_file
 from core.inference import Analysis, Classifier
 from core.model_store import DEFAULT_MODEL_DIR, ModelLoadError
@@ -19,7 +21,10 @@ from core.saliency import METHODS, SaliencyExplainer, overlay
 
 
 def analysis_json(file: str, analysis: Analysis) -> dict:
-    return {"file": file, "label": analysis.label, "display_label": analysis.display_label,
+    """One file's answer; an image that is not a chest X-ray gets no class (label and display_label are null)."""
+    has_class = analysis.status != NOT_A_CHEST_XRAY
+    return {"file": file, "label": analysis.label if has_class else None,
+            "display_label": analysis.display_label if has_class else None,
             "probabilities": analysis.probability_dict(), "status": analysis.status}
 
 

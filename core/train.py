@@ -14,6 +14,7 @@ import datetime
 import hashlib
 import shlex
 import sys
+from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import keras
@@ -86,7 +87,7 @@ def _fit(model: keras.Model, x: np.ndarray, targets: np.ndarray, weights: np.nda
     data = tf.data.Dataset.from_tensor_slices((x, targets, weights.astype(np.float32))).shuffle(len(x), seed=seed)
     if augment:  # mirrored X-rays: heart side flips, but texture and opacity patterns stay
         data = data.map(lambda image, target, weight: (tf.image.random_flip_left_right(image, seed=seed), target, weight))
-    history = model.fit(data.batch(BATCH_SIZE), epochs=epochs, validation_data=validation, verbose=0,
+    history = model.fit(data.batch(BATCH_SIZE), epochs=epochs, validation_data=validation, verbose=0, shuffle=False,
                         callbacks=[EpochPrinter(stage, epochs)])
     return {k: [float(v) for v in values] for k, values in history.history.items()}
 
@@ -103,37 +104,68 @@ def _feature_copies(extractor: keras.Model, images: np.ndarray, copies: int, see
     return [extractor.predict(v, batch_size=BATCH_SIZE, verbose=0) for v in versions]
 
 
+@dataclass(frozen=True)
+class Recipe:
+    """How a head is trained on the features; scripts/recipe_search.py compares recipes across sources."""
+    restyled_copies: int = 2  # extra copies of each image, restyled as another source might make it (frozen backbones)
+    balanced: bool = True  # each label weighs the same, and each source within a label
+    coarse_label: bool = True  # train on pneumonia_unspecified with the set loss, else leave those images out
+
+    def describe(self) -> dict:
+        return {
+            "head": "standardised pooled features -> dropout 0.2 -> L2 (0.01) softmax; Adam 1e-3, batch 32",
+            "loss": "cross-entropy; a coarse label (pneumonia_unspecified) rewards P(bacterial) + P(viral)"
+                    if self.coarse_label else "cross-entropy; images with a coarse label left out",
+            "sample_weights": "each label weighs the same, and each source within a label" if self.balanced else "none",
+            "feature_copies": "plain, mirrored" + (f", {self.restyled_copies} restyled as by another source" if self.restyled_copies else ""),
+            **asdict(self),
+        }
+
+
 class Trainer:
     """Fits one fold or the final model for a backbone; features of frozen backbones are cached."""
 
     def __init__(self, backbone: str, images: np.ndarray, labels: np.ndarray, sources: np.ndarray, epochs: int, seed: int,
-                 restyled_copies: int = 0):
+                 recipe: Recipe = Recipe()):
         self.backbone, self.images, self.labels, self.sources = backbone, images, labels, sources
-        self.epochs, self.seed = epochs, seed
+        self.epochs, self.seed, self.recipe = epochs, seed, recipe
         self.targets = target_sets(labels)
         self.extractor = build_feature_extractor(backbone, images.shape[1], None if backbone == "small_cnn" else "imagenet")
         self.frozen = backbone != "small_cnn"
         if self.frozen:
-            self.feature_copies = _feature_copies(self.extractor, images, restyled_copies, seed)
+            self.feature_copies = _feature_copies(self.extractor, images, recipe.restyled_copies, seed)
             self.features = self.feature_copies[0]
         self.stamped_for_testing = augment.with_burned_in_labels(images, seed)
 
+    def _training_set(self, train_idx: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """The indices the recipe trains on, and their sample weights."""
+        if not self.recipe.coarse_label:
+            train_idx = train_idx[self.labels[train_idx] < N_CLASSES]
+        if not self.recipe.balanced:
+            return train_idx, np.ones(len(train_idx))
+        return train_idx, balanced_weights(self.labels[train_idx], self.sources[train_idx])
+
+    def fit_head(self, train_idx: np.ndarray, stage: str, val_idx: np.ndarray | None = None) -> tuple[keras.Model, dict]:
+        """A frozen backbone's head (features -> probabilities) trained on train_idx, and its history."""
+        train_idx, weights = self._training_set(train_idx)
+        copies = self.feature_copies[:2 + self.recipe.restyled_copies]
+        x = np.concatenate([f[train_idx] for f in copies])
+        head = build_head(self.features.shape[1], N_CLASSES, feature_sample=x)
+        val = None if val_idx is None else (self.features[val_idx], self.targets[val_idx])
+        history = _fit(head, x, np.tile(self.targets[train_idx], (len(copies), 1)), np.tile(weights, len(copies)),
+                       self.epochs, stage, self.seed, val)
+        return head, history
+
     def fit(self, train_idx: np.ndarray, stage: str, val_idx: np.ndarray | None = None) -> tuple[keras.Model, dict]:
         """Train on train_idx; returns the full pixels-to-probabilities model and its history."""
-        weights = balanced_weights(self.labels[train_idx], self.sources[train_idx])
-        val = None if val_idx is None else (self.targets[val_idx],)
         if self.frozen:
-            copies = len(self.feature_copies)
-            x = np.concatenate([f[train_idx] for f in self.feature_copies])
-            head = build_head(self.features.shape[1], N_CLASSES, feature_sample=x)
-            val = None if val_idx is None else (self.features[val_idx], *val)
-            history = _fit(head, x, np.tile(self.targets[train_idx], (copies, 1)), np.tile(weights, copies),
-                           self.epochs, stage, self.seed, val)
+            head, history = self.fit_head(train_idx, stage, val_idx)
             return attach_head(self.extractor, head), history
+        train_idx, weights = self._training_set(train_idx)
         keras.utils.set_random_seed(self.seed)
         extractor = build_feature_extractor(self.backbone, self.images.shape[1], None)
         model = attach_head(extractor, build_head(extractor.output.shape[-1], N_CLASSES))
-        val = None if val_idx is None else (self.images[val_idx], *val)
+        val = None if val_idx is None else (self.images[val_idx], self.targets[val_idx])
         history = _fit(model, self.images[train_idx], self.targets[train_idx], weights, self.epochs, stage, self.seed, val,
                        augment=True)
         return model, history
@@ -249,7 +281,7 @@ def validation_by_source(samples: list[Sample], labels: np.ndarray, oof: np.ndar
 
 def build_card(args: argparse.Namespace, samples: list[Sample], labels: np.ndarray, oof: np.ndarray,
                fold_of: np.ndarray, temperature: float, operating_point: dict, ood_summary: dict,
-               probe: dict | None, shortcut_summary: dict, validation: dict) -> dict:
+               probe: dict | None, shortcut_summary: dict, validation: dict, recipe: Recipe) -> dict:
     exact = labels < N_CLASSES
     return {
         "name": Path(args.out).name,
@@ -263,13 +295,7 @@ def build_card(args: argparse.Namespace, samples: list[Sample], labels: np.ndarr
             "counts": {name: int((labels == i).sum()) for i, name in enumerate(LABEL_NAMES) if np.any(labels == i)},
             "by_source": _population(samples),
         },
-        "recipe": {
-            "head": "standardised pooled features -> dropout 0.2 -> L2 (0.01) softmax; Adam 1e-3, batch 32",
-            "loss": "cross-entropy; a coarse label (pneumonia_unspecified) rewards P(bacterial) + P(viral)",
-            "sample_weights": "each label weighs the same, and each source within a label",
-            "feature_copies": "plain, mirrored" + (f", {args.restyled_copies} restyled as by another source" if args.restyled_copies else ""),
-            "restyled_copies": args.restyled_copies,
-        },
+        "recipe": recipe.describe(),
         "cross_validation": {
             "folds": args.folds, "seed": args.seed, "grouped_by": "patient",
             **_cv_figures(labels, oof, fold_of),
@@ -314,7 +340,7 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     parser.add_argument("--epochs", type=int, help="epochs per fit (default depends on the backbone)")
     parser.add_argument("--img-size", type=int, help="square input size in pixels (default depends on the backbone)")
     parser.add_argument("--folds", type=int, default=5, help="cross-validation folds (at least 2)")
-    parser.add_argument("--restyled-copies", type=int, default=0,
+    parser.add_argument("--restyled-copies", type=int, default=Recipe.restyled_copies,
                         help="extra training copies of each image restyled as another source might make it (frozen backbones)")
     parser.add_argument("--seed", type=int, default=42)
     args = parser.parse_args(argv)
@@ -341,8 +367,9 @@ def train(args: argparse.Namespace) -> dict:
     if np.bincount(labels[labels < N_CLASSES], minlength=N_CLASSES).min() < args.folds:
         raise DatasetError(f"{args.data_dir}: every class needs at least {args.folds} images for {args.folds}-fold cross-validation")
     print(f"loading {len(samples)} images at {args.img_size}x{args.img_size}", flush=True)
+    recipe = Recipe(restyled_copies=args.restyled_copies if args.backbone != "small_cnn" else 0)
     trainer = Trainer(args.backbone, load_images(samples, args.img_size), labels, np.array([s.source for s in samples]),
-                      args.epochs, args.seed, args.restyled_copies if args.backbone != "small_cnn" else 0)
+                      args.epochs, args.seed, recipe)
     folds = grouped_folds(labels, list(patients), args.folds, args.seed)
     oof, fold_of, histories, shortcut_checks = cross_validate(trainer, folds)
     probe = linear_probe_baseline(trainer, folds)
@@ -353,7 +380,7 @@ def train(args: argparse.Namespace) -> dict:
     model, final_history = trainer.fit(np.arange(len(labels)), "final (all images)")
     features = trainer.features_of(model)
     detector, ood_summary = fit_ood(features, folds)
-    audit = by_source.source_audit(features, labels, trainer.sources, folds)
+    audit = by_source.source_audit(features, labels, trainer.sources, folds) if loso is not None else None
     calibrated_loso = None if loso is None else (calibration.apply_temperature(loso[0], temperature), loso[1])
     validation = validation_by_source(samples, labels, calibration.apply_temperature(oof, temperature),
                                       ood_summary.pop("held_out_rejected"), calibrated_loso, audit)
@@ -363,7 +390,7 @@ def train(args: argparse.Namespace) -> dict:
     (out / ood.OOD_FILE).write_bytes(ood_bytes)
     ood_summary["sha256"] = hashlib.sha256(ood_bytes).hexdigest()
     card = save_model(model, out, build_card(args, samples, labels, oof, fold_of, temperature, operating_point, ood_summary,
-                                            probe, shortcut_checks, validation))
+                                            probe, shortcut_checks, validation, recipe))
     write_json(out, HISTORY_FILE, {"folds": histories, "final": final_history})
     write_json(out, PREDICTIONS_FILE, prediction_rows(samples, oof, fold_of, loso))
     return card

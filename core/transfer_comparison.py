@@ -3,6 +3,7 @@
 Transfer: MobileNetV2 (ImageNet weights, frozen) turns each X-ray into pooled features, and a logistic regression
 is fitted on the training images' features. Scratch: the live-training CNN on the same training images at low
 resolution, a fixed number of epochs, no early stopping. Both are scored once on the same held-out test images.
+Every real step (an X-ray read, a feature batch, an epoch) is reported, and a report may stop the work (core/background).
 """
 import os
 import time
@@ -17,12 +18,41 @@ from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
 from core.backbones import build_feature_extractor
+from core.background import Report
 from core.classes import CLASSES
-from core.dataset import Progress, labels_of, load_images, scan_dataset, stratified_holdout
+from core.dataset import labels_of, load_images, scan_dataset, stratified_holdout
 from core.live_training import TEST_FRACTION, LabelledArrays, TrainingConfig, build_small_cnn, downsample, make_optimizer
 from core.metrics import classification_summary
 
 TRANSFER_SIZE = 224  # MobileNetV2's ImageNet input size
+FEATURE_BATCH = 32
+STAGES = 3  # reading, feature extraction, scratch training
+
+
+def _ignore(text: str, done: int, total: int) -> None:
+    """The report used when nobody watches."""
+
+
+class StepReport(keras.callbacks.Callback):
+    """Reports each prediction batch or training epoch as `label.format(step, total)`; checks for a stop every batch."""
+
+    def __init__(self, report: Report, label: str, total: int):
+        super().__init__()
+        self.report, self.label, self.total, self.done = report, label, total, 0
+
+    def _tell(self, step: int) -> None:
+        self.report(self.label.format(step, self.total), self.done, self.total)
+
+    def on_predict_batch_end(self, batch: int, logs: dict | None = None) -> None:
+        self.done = batch + 1
+        self._tell(self.done)
+
+    def on_train_batch_end(self, batch: int, logs: dict | None = None) -> None:
+        self._tell(min(self.done + 1, self.total))  # the epoch under way
+
+    def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
+        self.done = epoch + 1
+        self._tell(self.done)
 
 
 class WeightsUnavailableError(RuntimeError):
@@ -69,10 +99,13 @@ def _score(name: str, y_true: np.ndarray, probabilities: np.ndarray, seconds: fl
 
 
 def transfer_probabilities(images: np.ndarray, labels: np.ndarray, train: np.ndarray, test: np.ndarray,
-                           seed: int) -> np.ndarray:
+                           seed: int, report: Report = _ignore) -> np.ndarray:
     """Frozen MobileNetV2 features + logistic regression; class probabilities of the test images."""
+    batches = -(-len(images) // FEATURE_BATCH)
+    report(f"Step 2 of {STAGES} · loading MobileNetV2 and its ImageNet weights", 0, batches)
     extractor = imagenet_extractor(images.shape[1])
-    features = extractor.predict(images, batch_size=32, verbose=0)
+    label = f"Step 2 of {STAGES} · MobileNetV2 turns the X-rays into features: batch {{}} of {{}}"
+    features = extractor.predict(images, batch_size=FEATURE_BATCH, verbose=0, callbacks=[StepReport(report, label, batches)])
     classifier = make_pipeline(StandardScaler(), LogisticRegression(max_iter=2000, random_state=seed))
     classifier.fit(features[train], labels[train])
     probabilities = np.zeros((len(test), len(CLASSES)))
@@ -80,29 +113,35 @@ def transfer_probabilities(images: np.ndarray, labels: np.ndarray, train: np.nda
     return probabilities
 
 
-def scratch_probabilities(data: LabelledArrays, train: np.ndarray, test: np.ndarray, config: TrainingConfig) -> np.ndarray:
+def scratch_probabilities(data: LabelledArrays, train: np.ndarray, test: np.ndarray, config: TrainingConfig,
+                          report: Report = _ignore) -> np.ndarray:
     """A small CNN trained from random weights on the training images; class probabilities of the test images."""
     keras.utils.set_random_seed(config.seed)
     model = build_small_cnn(data.x.shape[1:], len(data.class_names), config)
     model.compile(optimizer=make_optimizer(config), loss="sparse_categorical_crossentropy")
-    model.fit(data.x[train], data.y[train], batch_size=config.batch_size, epochs=config.epochs, verbose=0)
+    epochs = StepReport(report, f"Step 3 of {STAGES} · training the small CNN from scratch: epoch {{}} of {{}}", config.epochs)
+    model.fit(data.x[train], data.y[train], batch_size=config.batch_size, epochs=config.epochs, verbose=0, callbacks=[epochs])
     return model.predict(data.x[test], batch_size=256, verbose=0)
 
 
-def compare(root: str, scratch_size: int, config: TrainingConfig, progress: Progress | None = None) -> Comparison:
-    """Load the X-rays once, split them (seeded, stratified), and score both approaches on the same test images."""
+def compare(root: str, scratch_size: int, config: TrainingConfig, report: Report = _ignore) -> Comparison:
+    """Load the X-rays once, split them (seeded, stratified), and score both approaches on the same test images.
+
+    `report` hears of every step and may raise core.background.Stopped to end the work there.
+    """
     samples = scan_dataset(root)
     labels = labels_of(samples)
     train, test = stratified_holdout(labels, TEST_FRACTION, config.seed)
-    images = load_images(samples, TRANSFER_SIZE, progress)
+    images = load_images(samples, TRANSFER_SIZE,
+                         lambda done, total: report(f"Step 1 of {STAGES} · reading X-ray {done} of {total}", done, total))
 
     start = time.perf_counter()
-    transfer = transfer_probabilities(images, labels, train, test, config.seed)
+    transfer = transfer_probabilities(images, labels, train, test, config.seed, report)
     transfer_seconds = time.perf_counter() - start
 
     small = LabelledArrays("", downsample(images, scratch_size).astype(np.float32), labels, tuple(c.name for c in CLASSES))
     start = time.perf_counter()
-    scratch = scratch_probabilities(small, train, test, config)
+    scratch = scratch_probabilities(small, train, test, config, report)
     scratch_seconds = time.perf_counter() - start
 
     majority = np.bincount(labels[train]).argmax()

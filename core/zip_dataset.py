@@ -1,21 +1,22 @@
 """Read an uploaded ZIP of labelled images (one folder per class) in memory, never extracting it.
 
 The archive is refused as a whole, with a message naming the cause, when it is too large, looks like a zip
-bomb, holds a member that points outside it (zip-slip) or an unknown class folder. A single image that does not
-decode is listed as unreadable, as `core.evaluate.read_labelled_folder` does for a folder.
+bomb, holds a member that points outside it (zip-slip) or an unknown class folder, or when its images decode to
+more pixels in all than MAX_ARCHIVE_PIXELS. A single image that does not decode is listed as unreadable, as `core.evaluate.read_labelled_folder` does for a folder.
 """
 import io
 import zipfile
 import zlib
 from pathlib import PurePosixPath
-from typing import Callable
+from typing import Iterator
 
 from core.classes import CLASS_NAMES
 from core.dataset import DatasetError
-from core.evaluate import LabelledImage
+from core.evaluate import LabelledFiles, LabelledImage
 from core.imaging import SUPPORTED_EXTENSIONS, ImageDecodeError, decode_image
 
-MAX_ZIP_BYTES = 200 * 2**20  # the upload itself
+MAX_ZIP_BYTES = 50 * 2**20  # the upload itself: server.maxUploadSize in .streamlit/config.toml, which caps every upload
+MAX_ARCHIVE_PIXELS = 500_000_000  # decoded pixels of all images together: CPU time, since they are decoded one at a time
 MAX_UNCOMPRESSED_BYTES = 500 * 2**20  # all members together, as their headers declare them
 MAX_MEMBERS = 5000
 MAX_COMPRESSION_RATIO = 100  # X-ray images hardly compress; a far higher ratio is a zip bomb...
@@ -97,24 +98,34 @@ def _read_member(archive: zipfile.ZipFile, info: zipfile.ZipInfo) -> bytes:
         return member.read(info.file_size)  # a bounded read inflates at most this much at a time
 
 
-def read_labelled_zip(data: bytes, progress: Callable[[int, int], None] | None = None) -> tuple[list[LabelledImage], list[dict]]:
-    """Decode every image of a folder-per-class ZIP held in memory; unreadable images are listed, not fatal."""
+def _decode_members(data: bytes, members: list[tuple[int, str, zipfile.ZipInfo]]) -> Iterator[LabelledImage]:
+    """Each member decoded in turn, refusing the ZIP once its images add up to more than MAX_ARCHIVE_PIXELS."""
+    decoded_pixels = 0
+    with zipfile.ZipFile(io.BytesIO(data)) as archive:
+        for label, name, info in members:
+            try:
+                pixels = decode_image(_read_member(archive, info), name).pixels
+            except ImageDecodeError as err:
+                yield LabelledImage(name, label, None, str(err))
+                continue
+            except (zipfile.BadZipFile, NotImplementedError, OSError, EOFError, zlib.error) as err:  # bad CRC, odd compression
+                yield LabelledImage(name, label, None, f"{name}: the ZIP entry cannot be read ({err})")
+                continue
+            decoded_pixels += pixels.size
+            if decoded_pixels > MAX_ARCHIVE_PIXELS:
+                raise ZipDatasetError(f"the ZIP's images add up to more than {MAX_ARCHIVE_PIXELS / 1e6:,.0f} million "
+                                      "pixels when decoded (the limit for one ZIP); split it into smaller ZIPs")
+            yield LabelledImage(name, label, pixels)
+
+
+def read_labelled_zip(data: bytes) -> LabelledFiles:
+    """The images of a folder-per-class ZIP held in memory, checked now and decoded one at a time when iterated;
+    unreadable images are listed, not fatal."""
     if len(data) > MAX_ZIP_BYTES:
         raise ZipDatasetError(f"the ZIP is {_mib(len(data))}; the limit is {_mib(MAX_ZIP_BYTES)}")
     try:
-        archive = zipfile.ZipFile(io.BytesIO(data))
+        with zipfile.ZipFile(io.BytesIO(data)) as archive:
+            members = _labelled_members(_check_archive(archive, len(data)))
     except zipfile.BadZipFile:
         raise ZipDatasetError("the file is not a readable ZIP archive") from None
-    with archive:
-        members = _labelled_members(_check_archive(archive, len(data)))
-        images, unreadable = [], []
-        for i, (label, name, info) in enumerate(members):
-            try:
-                images.append(LabelledImage(name, label, decode_image(_read_member(archive, info), name).pixels))
-            except ImageDecodeError as err:
-                unreadable.append({"file": name, "error": str(err)})
-            except (zipfile.BadZipFile, NotImplementedError, OSError, EOFError, zlib.error) as err:  # bad CRC, odd compression
-                unreadable.append({"file": name, "error": f"{name}: the ZIP entry cannot be read ({err})"})
-            if progress:
-                progress(i + 1, len(members))
-    return images, unreadable
+    return LabelledFiles(len(members), lambda: _decode_members(data, members))

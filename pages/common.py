@@ -1,5 +1,7 @@
 """What every page shares: the model (loaded once per server), the sidebar, and the disclaimer."""
+import re
 import sys
+import unicodedata
 from pathlib import Path
 
 import keras
@@ -8,9 +10,18 @@ from streamlit.runtime.pages_manager import PagesManager
 
 from core.inference import Classifier
 from core.model_store import CARD_FILE, DEFAULT_MODEL_DIR, ModelLoadError, read_json
+from core.performance import loso_accuracy
 
 SHELL_SHOWN = "app_shell_shown"  # session_state: app.py has drawn the sidebar in this session
 DISCLAIMER = "For education and research only, not for diagnosis. A clinician must read every image."
+MARKDOWN_PUNCTUATION = re.compile(r"([!-/:-@\[-`{-~])")  # every ASCII punctuation mark may be backslash-escaped
+
+
+def plain(text: str) -> str:
+    """Text from a user (a file or folder name) made safe inside markdown: shown as typed, never as links, images,
+    emphasis, colours or LaTeX; control and bidirectional-override characters are dropped."""
+    visible = "".join(c for c in text if unicodedata.category(c) not in ("Cc", "Cf"))
+    return MARKDOWN_PUNCTUATION.sub(r"\\\1", visible)
 
 
 def route_through_app() -> None:
@@ -62,21 +73,40 @@ def load_classifier_or_stop(model_dir: str = str(DEFAULT_MODEL_DIR)) -> Classifi
 
 
 @st.cache_data(show_spinner=False)
-def read_card(model_dir: str = str(DEFAULT_MODEL_DIR)) -> dict | None:
-    """The model card alone (cheap: no TensorFlow), for the sidebar."""
-    path = Path(model_dir) / CARD_FILE
-    return read_json(model_dir, CARD_FILE) if path.is_file() else None
+def read_card(model_dir: str, modified: float | None) -> dict | None:
+    """The model card alone (cheap: no TensorFlow), for the sidebar; `modified` keys the cache to the file's time."""
+    return None if modified is None else read_json(model_dir, CARD_FILE)
+
+
+def card_modified(model_dir: Path) -> float | None:
+    path = model_dir / CARD_FILE
+    return path.stat().st_mtime if path.is_file() else None
+
+
+def show_accuracy(card: dict) -> None:
+    """The headline: accuracy on sources the model never saw, or the cross-validated accuracy when not measured."""
+    cv = card["cross_validation"]["accuracy"]
+    grouped = f", grouped by {card['cross_validation']['grouped_by']}" if "grouped_by" in card["cross_validation"] else ""
+    cv_text = f"{cv['mean']:.1%} ± {cv['std']:.1%} across {len(cv['per_fold'])} folds of the training images{grouped}"
+    loso = loso_accuracy(card)
+    if loso is None:
+        st.metric("Cross-validated accuracy", f"{cv['mean']:.1%}", help=f"{cv_text}; not an independent test set, and "
+                  "not validated on sources left out of training.")
+        return
+    sources = len(card["validation"].get("sources", {}))
+    st.metric("Accuracy on sources it never saw", f"{loso:.1%}", help=f"Leave one source out: each of the {sources} "
+              "sources in turn was predicted by a model trained on the others only. Cross-validated accuracy, where "
+              f"every source is seen in training: {cv_text}.")
 
 
 def render_sidebar() -> None:
     """Loaded model summary and the disclaimer, on every page."""
     st.session_state[SHELL_SHOWN] = True
-    card = read_card()
+    card = read_card(str(DEFAULT_MODEL_DIR), card_modified(DEFAULT_MODEL_DIR))
     with st.sidebar:
         if card is None:
             st.error("No model found in models/default. Train one with `python -m core.train`.")
         else:
-            accuracy = card["cross_validation"]["accuracy"]
             st.markdown(f"**Model:** `{card['name']}` · {card['backbone']}  \n**Trained:** {card['trained_at']}")
-            st.metric("Cross-validated accuracy", f"{accuracy['mean']:.1%}", help=f"± {accuracy['std']:.1%} across {len(accuracy['per_fold'])} folds of the training images; not an independent test set.")
+            show_accuracy(card)
         st.warning(DISCLAIMER, icon="⚠️")

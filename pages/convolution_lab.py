@@ -1,6 +1,4 @@
 """Convolution lab: a kernel on a real image, one multiply-and-add at a time, then activation, pooling and flatten."""
-import time
-
 import cv2
 import numpy as np
 import pandas as pd
@@ -10,8 +8,8 @@ import streamlit as st
 from sklearn.datasets import load_sample_images
 
 from core.convolution import (ACTIVATIONS, COURSE_POOLING_EXAMPLE, COURSE_STRIDE_INPUT, COURSE_STRIDE_KERNEL,
-                              KERNEL_PRESETS, chest_phantom, convolution_step, convolve2d, flatten, output_size, pad,
-                              pool2d, receptive_field_steps, softmax)
+                              COURSE_STRIDE_SLIDE_OUTPUT, KERNEL_PRESETS, chest_phantom, convolution_step, convolve2d,
+                              flatten, output_size, pad, pool2d, receptive_field_steps, softmax)
 from core.imaging import SUPPORTED_EXTENSIONS, ImageDecodeError, decode_image
 from pages.common import route_through_app
 
@@ -19,8 +17,15 @@ route_through_app()
 
 LAB_SIDE = 160  # images are shrunk to this longest side so every control answers at once
 PATCH = 8  # side of the image patch in the step-through
-PLAY_DELAY_S = 0.4  # per output cell, shortened so that a whole play lasts at most PLAY_TOTAL_S
-PLAY_TOTAL_S = 8.0
+PLAY_DELAY_S = 0.6  # per output cell, shortened so that a whole play lasts at most PLAY_TOTAL_S
+PLAY_TOTAL_S = 12.0
+PLAY_FASTEST_S = 0.25
+CELL_PX = 46  # one number's cell in a grid, and its text size: readable on a projector
+GRID_FONT_PX = 18
+IMAGE_PX = 360  # height of the image figures
+COURSE = "The course's 7×7 example exactly as on the slide: its own kernel, stride 2, no padding"
+COURSE_YOURS = "The course's 7×7 input with the kernel, stride and padding chosen above"
+PATCH_YOURS = f"The centre {PATCH}×{PATCH} of your image (0–255) with the kernel, stride and padding chosen above"
 SOURCES = ("Chest phantom (drawn in code)", "Sample photo (scikit-learn)", "Your own image")
 CUSTOM = {"Custom 3×3": 3, "Custom 5×5": 5}
 ELEMENTWISE = [name for name in ACTIVATIONS if name != "Softmax"]  # softmax acts on a whole vector
@@ -51,7 +56,7 @@ def grid_figure(values: np.ndarray, title: str, highlight: tuple[int, int, int, 
     scale = dict(colorscale="RdBu", zmid=0) if diverging else dict(colorscale="Blues")
     blank = go.Heatmap(z=np.zeros(values.shape), colorscale=[[0, "#eef1f5"], [1, "#eef1f5"]], showscale=False,
                        xgap=2, ygap=2, hoverinfo="skip")
-    cells = go.Heatmap(z=values, text=text, texttemplate="%{text}", showscale=False, xgap=2, ygap=2,
+    cells = go.Heatmap(z=values, text=text, texttemplate="%{text}", textfont=dict(size=GRID_FONT_PX), showscale=False, xgap=2, ygap=2,
                        hovertemplate="row %{y}, col %{x}: %{z}<extra></extra>", **scale)
     fig = go.Figure([blank, cells])
     for box, colour, dash in ((frame, "grey", "dash"), (highlight, "crimson", "solid")):
@@ -59,8 +64,8 @@ def grid_figure(values: np.ndarray, title: str, highlight: tuple[int, int, int, 
             top, left, rows, cols = box
             fig.add_shape(type="rect", x0=left - 0.5, x1=left + cols - 0.5, y0=top - 0.5, y1=top + rows - 0.5,
                           line=dict(color=colour, width=4, dash=dash))
-    side = 34 * max(values.shape) + 60
-    fig.update_layout(title=title, height=side, margin=dict(l=10, r=10, t=40, b=10), plot_bgcolor="rgba(0,0,0,0)")
+    side = CELL_PX * max(values.shape) + 60
+    fig.update_layout(title=dict(text=title, font=dict(size=GRID_FONT_PX)), height=side, margin=dict(l=10, r=10, t=40, b=10), plot_bgcolor="rgba(0,0,0,0)")
     axis = dict(showticklabels=False, showgrid=False, zeroline=False, ticks="")
     fig.update_xaxes(constrain="domain", **axis)
     fig.update_yaxes(autorange="reversed", scaleanchor="x", **axis)
@@ -70,7 +75,7 @@ def grid_figure(values: np.ndarray, title: str, highlight: tuple[int, int, int, 
 def image_figure(image: np.ndarray, title: str) -> go.Figure:
     """A 2-D array as a grey picture, with a colour bar giving its true values."""
     fig = px.imshow(image, color_continuous_scale="gray", title=title)
-    fig.update_layout(height=360, margin=dict(l=10, r=10, t=40, b=10))
+    fig.update_layout(height=IMAGE_PX, margin=dict(l=10, r=10, t=40, b=10))
     fig.update_xaxes(showticklabels=False, ticks="")
     fig.update_yaxes(showticklabels=False, ticks="")
     return fig
@@ -146,21 +151,33 @@ def formula_lines(shape: tuple[int, int], k: int, stride: int, padding: int) -> 
 # ----------------------------------------------------------------------------- step-through
 
 def small_grid(image: np.ndarray, kernel: np.ndarray, stride: int, padding: int) -> tuple[np.ndarray, np.ndarray, int, int]:
-    """The course's stride example, or the centre patch of the image (as 0-255 values) with the chosen layer."""
-    choice = st.radio("Small grid", ("Course example: 7×7 input, 3×3 kernel, stride 2, no padding",
-                                     f"The centre {PATCH}×{PATCH} of your image (0–255) with your kernel, stride and padding"),
-                      key="grid")
-    if choice.startswith("Course"):
+    """The course's stride example as on the slide, or its input or the image's centre with the chosen layer."""
+    choice = st.radio("Small grid", (COURSE, COURSE_YOURS, PATCH_YOURS), key="grid")
+    if choice == COURSE:
+        st.caption("This is the slide's example, so the kernel, stride and padding chosen above do not change it: "
+                   "pick the second choice to apply them to the same 7×7 input.")
         return np.array(COURSE_STRIDE_INPUT), np.array(COURSE_STRIDE_KERNEL), 2, 0
+    if choice == COURSE_YOURS:
+        return np.array(COURSE_STRIDE_INPUT), kernel, stride, padding
     top, left = (image.shape[0] - PATCH) // 2, (image.shape[1] - PATCH) // 2
     return np.round(image[top:top + PATCH, left:left + PATCH] * 255), kernel, stride, padding
 
 
-def render_step(grid: np.ndarray, kernel: np.ndarray, stride: int, padding: int, number: int, tag: str) -> None:
-    """Output cell `number` (1-based): the window on the input, the products, their sum, the output so far.
+def slide_note() -> None:
+    """Why the slide's output differs from the sums on this page in two cells."""
+    ours = convolve2d(COURSE_STRIDE_INPUT, COURSE_STRIDE_KERNEL, 2)
+    cells = [(r * ours.shape[1] + c + 1, COURSE_STRIDE_SLIDE_OUTPUT[r, c], ours[r, c])
+             for r, c in np.argwhere(ours != COURSE_STRIDE_SLIDE_OUTPUT)]
+    listed = " and ".join(f"{fmt(slide)} for output cell {n}" for n, slide, _ in cells)
+    sums = " and ".join(f"{fmt(total)}" for _, _, total in cells)
+    st.info(f"The course slide prints {listed}, where this page gets {sums}. Step to those cells: each is the sum of "
+            "the nine products shown, and adding them gives this page's numbers. No change of a single input number "
+            "or kernel weight gives the slide's values, so they are slips in the slide's additions, not a different "
+            "kernel, stride or rounding.")
 
-    `tag` keeps chart keys unique when several frames are drawn in one run (the play button).
-    """
+
+def render_step(grid: np.ndarray, kernel: np.ndarray, stride: int, padding: int, number: int) -> None:
+    """Output cell `number` (1-based): the window on the input, the products, their sum, the output so far."""
     steps = list(receptive_field_steps(grid.shape, kernel.shape, stride, padding))
     padded = pad(grid, padding)
     filled = np.full((steps[-1].row + 1, steps[-1].col + 1), np.nan)
@@ -173,16 +190,49 @@ def render_step(grid: np.ndarray, kernel: np.ndarray, stride: int, padding: int,
     columns = st.columns([padded.shape[1] + 1, kw + 1, kw + 1, filled.shape[1] + 1])  # cells of one size in every grid
     with columns[0]:
         show(grid_figure(padded, "Input" + (" (zero padding dashed off)" if padding else ""),
-                         (current.top, current.left, kh, kw), frame), key=f"step_input_{tag}")
+                         (current.top, current.left, kh, kw), frame), key="step_input")
     with columns[1]:
-        show(grid_figure(kernel, "Kernel", diverging=True), key=f"step_kernel_{tag}")
+        show(grid_figure(kernel, "Kernel", diverging=True), key="step_kernel")
     with columns[2]:
-        show(grid_figure(products, "Window × kernel", diverging=True), key=f"step_products_{tag}")
+        show(grid_figure(products, "Window × kernel", diverging=True), key="step_products")
     with columns[3]:
-        show(grid_figure(filled, "Output", (current.row, current.col, 1, 1)), key=f"step_output_{tag}")
+        show(grid_figure(filled, "Output", (current.row, current.col, 1, 1)), key="step_output")
     terms = " + ".join(f"{fmt(w)}·{fmt(k) if k >= 0 else f'({fmt(k)})'}" for w, k in zip(window.ravel(), kernel.ravel()))
     st.markdown(f"**Output cell {number} of {len(steps)}** (row {current.row + 1}, column {current.col + 1}): "
                 f"{terms} = **{fmt(total)}**")
+
+
+def move_step(delta: int, count: int) -> None:
+    """Step back or forward one output cell (and pause)."""
+    st.session_state["playing"] = False
+    st.session_state["step"] = min(max(st.session_state.get("step", 1) + delta, 1), count)
+
+
+def play_or_pause(count: int) -> None:
+    """Pause a playing animation, or play from the current cell (from the start when at the last one)."""
+    playing = not st.session_state.get("playing", False)
+    st.session_state["playing"] = playing
+    if playing and st.session_state.get("step", 1) >= count:
+        st.session_state["step"] = 0  # the first frame of the play moves it to cell 1
+
+
+def step_controls(count: int) -> None:
+    playing = st.session_state.get("playing", False)
+    back, play, forward, _ = st.columns([1, 1, 1, 3])
+    back.button("◀ Step back", key="step_back", on_click=move_step, args=(-1, count), width="stretch")
+    play.button("⏸ Pause" if playing else "▶ Play", key="play", on_click=play_or_pause, args=(count,), width="stretch")
+    forward.button("Step ▶", key="step_forward", on_click=move_step, args=(1, count), width="stretch")
+
+
+def step_view(grid: np.ndarray, kernel: np.ndarray, stride: int, padding: int, count: int) -> None:
+    """The slider and the current cell; while playing, each redraw moves on one cell and the slider follows."""
+    if st.session_state.get("playing"):
+        st.session_state["step"] = min(st.session_state.get("step", 1) + 1, count)
+        if st.session_state["step"] >= count:
+            st.session_state["playing"] = False
+            st.rerun()  # the whole page, so the button reads Play again and the redraws stop
+    number = st.slider("Output cell", 1, count, key="step") if count > 1 else 1
+    render_step(grid, kernel, stride, padding, number)
 
 
 def step_through(image: np.ndarray, kernel: np.ndarray, stride: int, padding: int) -> None:
@@ -190,25 +240,17 @@ def step_through(image: np.ndarray, kernel: np.ndarray, stride: int, padding: in
     try:
         count = len(list(receptive_field_steps(grid.shape, grid_kernel.shape, grid_stride, grid_padding)))
     except ValueError as err:
-        st.error(f"This layer does not fit the {PATCH}×{PATCH} patch: {err}.")
+        st.error(f"This layer does not fit the {grid.shape[0]}×{grid.shape[1]} grid: {err}.")
         return
-    if st.session_state.get("step", 1) > count:
+    if not 0 <= st.session_state.get("step", 1) <= count:
         st.session_state["step"] = 1
-    slider_slot, button_slot = st.columns([5, 1], vertical_alignment="bottom")
-    play = button_slot.button("▶ Play", key="play", width="stretch")
-    view = st.empty()
-    if play:  # animate from the slider's position (or the start, if it is at the end) to the last cell
-        first = st.session_state.get("step", 1)
-        for number in range(1 if first >= count else first, count + 1):
-            with view.container():
-                render_step(grid, grid_kernel, grid_stride, grid_padding, number, f"play{number}")
-            time.sleep(min(PLAY_DELAY_S, PLAY_TOTAL_S / count))
-        st.session_state["step"] = count
-    number = slider_slot.slider("Output cell", 1, count, key="step") if count > 1 else 1
-    with view.container():
-        render_step(grid, grid_kernel, grid_stride, grid_padding, number, "view")
-    expected = convolve2d(grid, grid_kernel, grid_stride, grid_padding)
-    st.caption(f"convolve2d on the whole grid gives {fmt_all(expected)}")
+    step_controls(count)
+    delay = max(PLAY_FASTEST_S, min(PLAY_DELAY_S, PLAY_TOTAL_S / count))
+    st.fragment(step_view, run_every=delay if st.session_state.get("playing") else None)(
+        grid, grid_kernel, grid_stride, grid_padding, count)
+    st.caption(f"The whole output: {fmt_all(convolve2d(grid, grid_kernel, grid_stride, grid_padding))}")
+    if st.session_state["grid"] == COURSE:
+        slide_note()
 
 
 # ----------------------------------------------------------------------------- activation, pooling, flatten
@@ -277,8 +319,8 @@ def pooling_section(activated: np.ndarray) -> None:
 # ----------------------------------------------------------------------------- page
 
 st.title("Convolution lab")
-st.caption("Every number here is computed as you change the controls, by plain numpy code (core/convolution.py) "
-           "that agrees with TensorFlow's own convolution and pooling.")
+st.caption("Every number here is computed as you change the controls, and agrees with TensorFlow's own "
+           "convolution and pooling.")
 
 st.header("1 · A kernel slides over an image")
 controls, result = st.columns([1, 2])
@@ -297,7 +339,7 @@ with result:
     for line in formula_lines(image.shape, kernel.shape[0], stride, padding):
         st.latex(line)
     st.markdown(f"Input {image.shape[0]} × {image.shape[1]}, kernel {kernel.shape[0]} × {kernel.shape[1]}, stride {stride}, "
-                f"padding {padding} → feature map **{feature_map.shape[0]} × {feature_map.shape[1]}** (what convolve2d returned).")
+                f"padding {padding} → feature map **{feature_map.shape[0]} × {feature_map.shape[1]}**.")
     a, b = st.columns(2)
     with a:
         show(image_figure(image, "Input"), key="input_image")

@@ -12,10 +12,12 @@ from core.diagnosis import GRADCAM, Diagnosis, diagnose, upload_key
 from core.imaging import SUPPORTED_EXTENSIONS, DecodedImage, ImageDecodeError
 from core.inference import Classifier
 from core.model_store import DEFAULT_MODEL_DIR
+from core.performance import loso_accuracy, populations_table
 from core.report import ReportContent, decision_text, pdf_report, png_bytes
 from core.saliency import METHODS, SaliencyExplainer, overlay
+from core.samples import read_sample, sample_files
 from core.viewing import FILE_WINDOW, WINDOW_PRESETS, display_pixels, fit_for_display, preset_window
-from pages.common import DISCLAIMER, get_classifier, load_classifier_or_stop, route_through_app
+from pages.common import DISCLAIMER, get_classifier, load_classifier_or_stop, plain, route_through_app
 
 route_through_app()
 
@@ -46,7 +48,7 @@ def analyse_uploads(classifier: Classifier, files: list[tuple[str, bytes]]) -> l
     progress = st.progress(0.0) if len(todo) > 1 else None
     for done, (key, name, data) in enumerate(todo):
         if progress:
-            progress.progress(done / len(todo), text=f"Analysing {name} ({done + 1} of {len(todo)})")
+            progress.progress(done / len(todo), text=f"Analysing {plain(name)} ({done + 1} of {len(todo)})")
         try:
             cache[key] = diagnose(classifier, name, data)
         except ImageDecodeError as err:
@@ -154,7 +156,7 @@ def show_detail(classifier: Classifier, result: Diagnosis, threshold: float) -> 
     decoded, key = result.decoded, result.key[:16]
     status = result.status(threshold)
     headline, detail = decision_text(result.probabilities, status, threshold)
-    st.subheader(decoded.name)
+    st.subheader(plain(decoded.name))
     BANNER[status](f"**{headline}**: {detail}")
 
     aids, explain, pick = st.columns(3, gap="medium")
@@ -195,39 +197,69 @@ def show_detail(classifier: Classifier, result: Diagnosis, threshold: float) -> 
     st.caption(COLOUR_CAPTION)
 
 
-def show_limits(card: dict, expanded: bool) -> None:
+NOT_SEEN = (
+    "- It has **not seen** lateral views or CT; films with devices, lines or after surgery; tuberculosis, cancer, "
+    "effusion, a collapsed lung or other diseases (they are forced into one of the four classes or called "
+    "inconclusive); children outside one to five years; hospitals other than these sources.\n"
+)
+
+
+def validation_text(card: dict) -> str:
+    """What the figures were measured on, and the estimate for a hospital it never saw (when measured)."""
     n = card.get("training_data", {}).get("n", "a few hundred")
-    with st.expander("What this model cannot do", expanded=expanded):
-        st.markdown(
-            f"- It learned from **{n} images** only. Its accuracy figures come from cross-validation on those same "
-            "images, not from an independent hospital's patients.\n"
-            "- The healthy and pneumonia images are **paediatric** (children aged one to five, one hospital in "
-            "Guangzhou); the COVID-19 images are mostly **adults** from papers and case reports. The network may "
-            "have learned the source (age, scanner, crop, labels) rather than the disease; check the heatmap.\n"
-            "- It knows only these four classes. Tuberculosis, cancer, effusion, a collapsed lung or a misplaced "
-            "line will be forced into one of them or called inconclusive.\n"
-            "- It reads one frontal view at 224 × 224 pixels, without the history, examination or earlier images.\n"
-            f"- **{DISCLAIMER}**")
+    loso = loso_accuracy(card)
+    if loso is None:
+        return (f"- It learned from **{n} images** and was **not validated across sources**: its accuracy comes from "
+                "cross-validation on those same images, not from a hospital it never saw.\n")
+    return (f"- It learned from **{n} images** from the sources above. Leaving each source out of training in turn "
+            f"estimates how it does at a hospital it never saw: **{loso:.1%}** accuracy (Model performance, By source).\n")
+
+
+def chosen_files(uploads: list, sample: str | None) -> list[tuple[str, bytes]]:
+    """(name, bytes) of the uploaded files, or of the sample film when nothing is uploaded."""
+    if uploads:
+        return [(upload.name, upload.getvalue()) for upload in uploads]
+    return [(f"{sample} (sample).png", read_sample(sample))] if sample else []
+
+
+def show_limits(card: dict) -> None:
+    """Who the model was validated on (sources, counts, age groups) and what it has not seen; always open."""
+    by_source = card.get("training_data", {}).get("by_source")
+    with st.expander("Who this model was validated on, and what it has not seen", expanded=True):
+        if by_source:
+            st.dataframe(populations_table(by_source), hide_index=True)
+        st.markdown(validation_text(card) + NOT_SEEN +
+                    f"- It reads one frontal view at {card.get('input_size', '?')} × {card.get('input_size', '?')} "
+                    "pixels, without the history, examination or earlier images.\n"
+                    f"- **{DISCLAIMER}**")
 
 
 st.title("Diagnose")
 st.markdown("Upload chest X-rays to see what the network predicts, how sure it is, and which regions drove the "
-            "prediction. Files stay in memory for this session only; nothing is saved.")
-uploads = st.file_uploader("Chest X-rays (PNG, JPEG, BMP, TIFF, WebP or DICOM)", key="uploads",
-                           type=[ext.lstrip(".") for ext in SUPPORTED_EXTENSIONS], accept_multiple_files=True)
+            "prediction. Files stay in memory for this session only and are never saved. (While an upload over 1 MB "
+            "arrives, the web server buffers it in an unnamed temporary file, deleted as soon as it is received.)")
+upload_column, sample_column = st.columns([3, 1])
+uploads = upload_column.file_uploader(f"Chest X-rays (PNG, JPEG, BMP, TIFF, WebP or DICOM; at most "
+                                      f"{st.get_option('server.maxUploadSize')} MB each)", key="uploads",
+                                      type=[ext.lstrip(".") for ext in SUPPORTED_EXTENSIONS], accept_multiple_files=True)
+sample = sample_column.selectbox("No X-ray at hand? Try a sample", list(sample_files()), index=None, key="sample",
+                                 placeholder="Choose a sample film", disabled=bool(uploads),
+                                 help="Openly licensed films (assets/samples/ATTRIBUTION.md). They are in the model's "
+                                      "training set, so its answer on them is not a test of the model.")
 classifier = load_classifier_or_stop()
 slider, note = st.columns([1, 2], vertical_alignment="bottom")
 threshold = slider.slider("Decision threshold", 0.25, 1.0, round(classifier.threshold, 2), 0.01, key="threshold")
 note.caption(f"Below this top probability the answer is **Inconclusive**. It starts at the model card's value, "
              f"{classifier.threshold:.2f}, chosen by cross-validation; moving it changes only the wording, never the probabilities.")
-if uploads:
-    outcomes = analyse_uploads(classifier, [(upload.name, upload.getvalue()) for upload in uploads])
+files = chosen_files(uploads, sample)
+if files:
+    outcomes = analyse_uploads(classifier, files)
     for outcome in outcomes:
         if isinstance(outcome, ImageDecodeError):
-            st.error(f"**{outcome.name}** could not be analysed: {outcome.reason}.", icon=":material/error:")
-    pairs = [(upload.name, outcome) for upload, outcome in zip(uploads, outcomes) if isinstance(outcome, Diagnosis)]
+            st.error(f"**{plain(outcome.name)}** could not be analysed: {outcome.reason}.", icon=":material/error:")
+    pairs = [(name, outcome) for (name, _), outcome in zip(files, outcomes) if isinstance(outcome, Diagnosis)]
     if pairs:
         labels, results = unique_labels([name for name, _ in pairs]), [result for _, result in pairs]
         chosen = choose_result(labels, results, threshold) if len(results) > 1 else results[0]
         show_detail(classifier, chosen, threshold)
-show_limits(classifier.card, expanded=not uploads)
+show_limits(classifier.card)

@@ -1,4 +1,6 @@
 """Inside the CNN: the default model's layers, first kernels, feature maps, Grad-CAM at any layer, and filter pictures."""
+from collections.abc import Callable
+
 import keras
 import numpy as np
 import plotly.express as px
@@ -6,22 +8,28 @@ import plotly.graph_objects as go
 import streamlit as st
 
 from core.abstention import OK, STATUS_TEXT
+from core.background import Report
 from core.classes import DISPLAY_NAMES
 from core.convolution import chest_phantom
 from core.imaging import SUPPORTED_EXTENSIONS, ImageDecodeError, decode_image
 from core.inference import Classifier
-from core.introspection import (architecture_table, feature_maps, first_conv_kernels, kernels_as_rgb, kernels_on_grey,
-                                maximise_activation, parameter_counts, strongest_channels)
+from core.introspection import (ConvolutionOutput, architecture_table, convolution_outputs, feature_maps,
+                                first_conv_kernels, kernels_as_rgb, kernels_on_grey, maximise_activation,
+                                parameter_counts, strongest_channels)
 from core.model_store import DEFAULT_MODEL_DIR
-from core.saliency import SaliencyExplainer, conv_layer_names, overlay
-from pages.common import get_classifier, load_classifier_or_stop, route_through_app
+from core.saliency import SaliencyExplainer, overlay
+from core.samples import read_sample, sample_files
+from pages.common import get_classifier, load_classifier_or_stop, plain, route_through_app
+from pages.job_view import follow_job, is_running, start_job
 
 route_through_app()
 
+SAMPLE = "A sample X-ray"
 PHANTOM = "Chest phantom (drawn in code)"
 UPLOAD = "Your X-ray"
 FEATURE_LAYER = "block_1_expand_relu"  # an early layer whose maps still look like the image
 FILTER_LAYER = "block_6_expand_relu"  # deep enough for patterns, shallow enough to be quick
+IMAGE_PX = 360  # images at least this wide, for a projector
 
 
 # ----------------------------------------------------------------------------- cached computations
@@ -43,9 +51,9 @@ def cached_gradcam(_explainer: SaliencyExplainer, model_sha: str, model_input: n
     return _explainer.explain(model_input, class_index, "gradcam", layer)
 
 
-@st.cache_data(show_spinner=False, max_entries=16)
-def cached_activation_maximisation(_model: keras.Model, model_sha: str, layer: str, filters: tuple[int, ...], steps: int) -> np.ndarray:
-    return maximise_activation(_model, layer, list(filters), steps)
+@st.cache_resource(show_spinner=False)
+def cached_convolution_outputs(_model: keras.Model, model_sha: str) -> list[ConvolutionOutput]:
+    return convolution_outputs(_model)
 
 
 # ----------------------------------------------------------------------------- figures
@@ -65,6 +73,18 @@ def tiles_figure(images: np.ndarray, labels: list[str], columns: int, height_per
 
 def show(fig: go.Figure, key: str) -> None:
     st.plotly_chart(fig, key=key, config={"displayModeBar": False})
+
+
+def choose_layer(outputs: list[ConvolutionOutput], key: str, default: str, block_column, layer_column) -> str:
+    """A convolution output, chosen as a block first and then one of its few convolutions."""
+    groups = list(dict.fromkeys(o.group for o in outputs))
+    start = next((o.group for o in outputs if o.layer == default), groups[0])
+    group = block_column.selectbox("Block", groups, index=groups.index(start), key=f"{key}_block")
+    members = [o for o in outputs if o.group == group]
+    layers = [o.layer for o in members]
+    labels = {o.layer: o.label for o in members}
+    return layer_column.selectbox("Convolution", layers, index=layers.index(default) if default in layers else 0,
+                                  format_func=labels.get, key=f"{key}_in_{group}")
 
 
 def rescale_each(maps: np.ndarray) -> np.ndarray:
@@ -98,8 +118,9 @@ def kernels_section(model: keras.Model) -> None:
         grey = kernels_on_grey(kernels)
         limit = float(np.abs(grey).max())
         fig = tiles_figure(grey, labels, 16, 80, color_continuous_scale="RdBu", zmin=-limit, zmax=limit)
-        caption = ("An X-ray has R = G = B, so each kernel acts as the sum of its three colour slices: red weights "
-                   "add brightness, blue ones subtract it. Many are edge and spot detectors.")
+        caption = ("An X-ray has R = G = B, so each kernel acts as the sum of its three colour slices. Blue weights "
+                   "are positive: a bright pixel there raises the output. Red weights are negative: a bright pixel there "
+                   "lowers it. White is zero. Many kernels are edge and spot detectors.")
     else:
         fig = tiles_figure(kernels_as_rgb(kernels), labels, 16, 80)
         caption = "Each kernel's weights for red, green and blue, scaled together: grey is zero."
@@ -108,8 +129,11 @@ def kernels_section(model: keras.Model) -> None:
 
 
 def choose_pixels() -> tuple[np.ndarray, str]:
-    """The image to look at: the phantom, or an uploaded X-ray (kept in memory)."""
-    source = st.radio("Image", (PHANTOM, UPLOAD), horizontal=True, key="image_source")
+    """The image to look at: a sample film (the default), the phantom, or an uploaded X-ray (kept in memory)."""
+    source = st.radio("Image", (SAMPLE, PHANTOM, UPLOAD), horizontal=True, key="image_source")
+    if source == SAMPLE:
+        name = st.selectbox("Sample film (assets/samples/ATTRIBUTION.md)", list(sample_files()), key="inside_sample")
+        return decode_image(read_sample(name), name).pixels, f"the sample film '{name}'"
     if source == UPLOAD:
         upload = st.file_uploader("An X-ray image or DICOM file (kept in memory only)",
                                   type=[e.lstrip(".") for e in SUPPORTED_EXTENSIONS], key="xray")
@@ -123,57 +147,66 @@ def choose_pixels() -> tuple[np.ndarray, str]:
     return (chest_phantom(256) * 255).astype(np.uint8), "the chest phantom"
 
 
-def feature_map_section(model: keras.Model, sha: str, model_input: np.ndarray, layers: list[str]) -> None:
-    a, b = st.columns([2, 1])
-    layer = a.selectbox("Layer", layers, index=layers.index(FEATURE_LAYER) if FEATURE_LAYER in layers else 0, key="map_layer")
+def feature_map_section(model: keras.Model, sha: str, model_input: np.ndarray, outputs: list[ConvolutionOutput]) -> None:
+    a, b, c = st.columns([1, 2, 1])
+    layer = choose_layer(outputs, "map_layer", FEATURE_LAYER, a, b)
     maps = cached_feature_maps(model, sha, model_input, layer)
-    count = b.slider("Maps to show (the most active first)", 4, min(48, maps.shape[-1]), min(16, maps.shape[-1]), key="map_count")
+    count = c.slider("Maps to show (the most active first)", 4, min(48, maps.shape[-1]), min(16, maps.shape[-1]), key="map_count")
     channels = strongest_channels(maps, count)
     chosen = np.transpose(maps[..., channels], (2, 0, 1))
     labels = [f"ch {c} · mean {maps[..., c].mean():.2f}" for c in channels]
     show(tiles_figure(rescale_each(chosen), labels, 8, 150, color_continuous_scale="viridis"), "feature_maps")
-    st.caption(f"Layer `{layer}` gives {maps.shape[0]} × {maps.shape[1]} maps, {maps.shape[2]} of them; each is stretched "
+    st.caption(f"This convolution gives {maps.shape[2]} maps of {maps.shape[0]} × {maps.shape[1]}; each is stretched "
                "to its own range here (yellow = its strongest response).")
 
 
-def gradcam_section(classifier: Classifier, model_input: np.ndarray, pixels: np.ndarray, name: str, layers: list[str]) -> None:
+def gradcam_section(classifier: Classifier, model_input: np.ndarray, pixels: np.ndarray, name: str,
+                    outputs: list[ConvolutionOutput]) -> None:
     analysis = classifier.analyse(pixels)
     verdict = f"{analysis.display_label} ({analysis.probabilities.max():.0%})"
     if analysis.status == OK:
-        st.markdown(f"The model's answer for {name}: **{verdict}**.")
+        st.markdown(f"The model's answer for {plain(name)}: **{verdict}**.")
     else:
-        st.warning(f"The model's answer for {name}: **{STATUS_TEXT[analysis.status]}** (its top class would be {verdict}). "
+        st.warning(f"The model's answer for {plain(name)}: **{STATUS_TEXT[analysis.status]}** (its top class would be {verdict}). "
                    "Grad-CAM still shows where it looked.")
-    a, b = st.columns(2)
+    a, b, c = st.columns([1, 1, 2])
     class_index = a.selectbox("Explain the class", range(len(DISPLAY_NAMES)), index=analysis.top,
                               format_func=DISPLAY_NAMES.__getitem__, key=f"cam_class_{name}")  # a new image starts at its top class
-    layer = b.selectbox("At the layer", layers, index=layers.index(classifier.cam_layer), key="cam_layer")
+    layer = choose_layer(outputs, "cam_layer", classifier.cam_layer, b, c)
     cam = cached_gradcam(get_explainer(), classifier.card.get("model_sha256", ""), model_input, class_index, layer)
     shown = model_input[..., 0].astype(np.uint8)
-    left, right, _ = st.columns(3)
-    left.image(shown, caption=f"What the model reads ({shown.shape[0]} × {shown.shape[1]} px)", width="stretch")
-    right.image(overlay(shown, cam, 0.45), caption=f"Grad-CAM for {DISPLAY_NAMES[class_index]} at {layer} (red = strongest support)",
-                width="stretch")
-    st.caption("Early layers give sharp but scattered maps (they see edges, not diseases); the last block "
-               f"({classifier.cam_layer}) is coarse but the most class-specific. Grad-CAM is a hint, not proof.")
+    where = next(f"{o.group}, {o.label.split(' · ')[0]}" for o in outputs if o.layer == layer)
+    left, right = st.columns(2)
+    left.image(shown, caption=f"What the model reads ({shown.shape[0]} × {shown.shape[1]} px)", width=IMAGE_PX)
+    right.image(overlay(shown, cam, 0.45), caption=f"Grad-CAM for {DISPLAY_NAMES[class_index]} at {where} "
+                "(red = strongest support)", width=IMAGE_PX)
+    st.caption("Early blocks give sharp but scattered maps (they see edges, not diseases); the last convolution "
+               "(block End) is coarse but the most class-specific. Grad-CAM is a hint, not proof.")
 
 
-def filters_section(model: keras.Model, sha: str, layers: list[str]) -> None:
-    a, b, c = st.columns([2, 2, 1])
-    layer = a.selectbox("Layer", layers, index=layers.index(FILTER_LAYER) if FILTER_LAYER in layers else 0, key="filter_layer")
+def filter_pictures(model: keras.Model, layer: str, where: str, filters: tuple[int, ...],
+                    steps: int) -> Callable[[Report], tuple]:
+    """The work behind the button: a function of its progress report, returning what the page shows."""
+    return lambda report: (where, filters, steps, maximise_activation(model, layer, list(filters), steps, report=report))
+
+
+def filters_section(model: keras.Model, sha: str, outputs: list[ConvolutionOutput]) -> None:
+    a, b = st.columns([1, 2])
+    layer = choose_layer(outputs, "filter_layer", FILTER_LAYER, a, b)
+    where = next(f"{o.group}, {o.label.split(' · ')[0]}" for o in outputs if o.layer == layer)
     channels = model.get_layer(layer).output.shape[-1]
-    filters = b.multiselect("Filters (up to 6)", range(channels), default=list(range(min(4, channels))), max_selections=6, key="filters")
-    steps = c.slider("Steps", 10, 200, 50, 10, key="am_steps")
-    if st.button("Visualise these filters", type="primary", disabled=not filters, key="visualise"):
-        with st.spinner(f"Gradient ascent on the input, {steps} steps for {len(filters)} filters (tens of seconds on a CPU)…"):
-            images = cached_activation_maximisation(model, sha, layer, tuple(filters), steps)
-        st.session_state["filter_pictures"] = (layer, tuple(filters), steps, images)
-    shown = st.session_state.get("filter_pictures")
+    c, d = st.columns([2, 1])
+    filters = c.multiselect("Filters (up to 6)", range(channels), default=list(range(min(4, channels))), max_selections=6, key="filters")
+    steps = d.slider("Steps", 10, 200, 50, 10, key="am_steps")
+    if st.button("Visualise these filters", type="primary", disabled=not filters or is_running("filters"), key="visualise"):
+        start_job("filters", ("filters", sha, layer, tuple(filters), steps), filter_pictures(model, layer, where, tuple(filters), steps))
+    follow_job("filters", lambda err: f"The filter pictures failed: {type(err).__name__}: {err}")
+    shown = st.session_state.get("filters_result")
     if shown:
-        layer, filters, steps, images = shown
-        show(tiles_figure(images, [f"{layer} · {f}" for f in filters], 6, 230, color_continuous_scale="gray"), "filter_pictures")
-        st.caption(f"Grey images optimised for {steps} steps to excite each filter of `{layer}` as strongly as possible "
-                   "(tf-keras-vis ActivationMaximization, from seeded noise, with jitter and smoothness penalties).")
+        where, filters, steps, images = shown
+        show(tiles_figure(images, [f"filter {f}" for f in filters], 3, 340, color_continuous_scale="gray"), "filter_pictures")
+        st.caption(f"Grey images changed for {steps} steps, from faint noise, to excite each filter of {where} as "
+                   "strongly as possible (with small jitters and a smoothness penalty so that they are not just noise).")
 
 
 # ----------------------------------------------------------------------------- page
@@ -182,7 +215,7 @@ st.title("Inside the CNN")
 st.caption("The model that the Diagnose page uses, opened up layer by layer.")
 classifier = load_classifier_or_stop()
 model, sha = classifier.model, classifier.card.get("model_sha256", "")
-layers = conv_layer_names(model)
+outputs = cached_convolution_outputs(model, sha)
 
 st.header("1 · Architecture")
 architecture_section(model, classifier.card)
@@ -193,12 +226,13 @@ kernels_section(model)
 st.header("3 · Feature maps")
 pixels, image_name = choose_pixels()
 model_input = classifier.model_input(pixels)
-feature_map_section(model, sha, model_input, layers)
+feature_map_section(model, sha, model_input, outputs)
 
 st.header("4 · Grad-CAM at a chosen layer")
-gradcam_section(classifier, model_input, pixels, image_name, layers)
+gradcam_section(classifier, model_input, pixels, image_name, outputs)
 
 st.header("5 · What a filter looks for")
 st.markdown("Activation maximisation starts from noise and changes the image, step by step, so that one filter fires "
-            "as strongly as possible. Early filters want stripes and spots; deeper ones want textures.")
-filters_section(model, sha, layers)
+            "as strongly as possible. Early filters want stripes and spots; deeper ones want textures. The bar follows "
+            "the steps, and Stop ends the work.")
+filters_section(model, sha, outputs)

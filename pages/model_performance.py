@@ -11,13 +11,15 @@ from PIL import Image
 
 from core import abstention, performance
 from core.classes import CLASS_NAMES
-from core.dataset import DatasetError, Progress
-from core.evaluate import evaluate_images, read_labelled_folder
+from core.dataset import DatasetError
+from core.evaluate import LabelledFiles, evaluate_images, read_labelled_folder
 from core.imaging import ImageDecodeError, read_image_file
 from core.model_store import CARD_FILE, HISTORY_FILE, PREDICTIONS_FILE, list_model_dirs, read_json
+from core.server_paths import (ROOTS_VARIABLE, ServerPathError, allowed_roots, resolve_user_folder,
+                                server_folders_allowed)
 from core.zip_dataset import MAX_ZIP_BYTES, read_labelled_zip
 from pages import performance_figures as figures
-from pages.common import load_classifier_or_stop, route_through_app
+from pages.common import load_classifier_or_stop, plain, route_through_app
 
 route_through_app()
 
@@ -27,15 +29,31 @@ THRESHOLDS = np.round(np.arange(0.25, 1.0, 0.01), 2)
 THUMBNAIL_PX = 96
 
 
+PERCENT = st.column_config.NumberColumn(format="percent")
+SOURCE_RUNS = {  # card["validation"] key: (title, what predicted each source's images)
+    "grouped_cv": ("Grouped folds", "models trained on the other folds (grouped by patient); the source itself was "
+                   "seen in training"),
+    "leave_one_source_out": ("Left out", "a model that never saw that source, trained on the other sources: the "
+                             "estimate for a hospital it has not seen"),
+}
+
+
 def _mean_std(mean: float | None, std: float | None) -> str:
     return "–" if mean is None or pd.isna(mean) else f"{mean:.1%} ± {std:.1%}"
 
 
+def _percent(value: float | None) -> str:
+    return "–" if value is None or pd.isna(value) else f"{value:.1%}"
+
+
 @st.cache_data(show_spinner="Comparing the models…")
-def comparison_table(model_dirs: tuple[str, ...], _stamps: tuple[float, ...]) -> pd.DataFrame:
+def comparison_table(model_dirs: tuple[str, ...], stamps: tuple[float, ...]) -> pd.DataFrame:
+    """The side-by-side table; `stamps` (the cards' modification times) is part of the cache key, so it refreshes
+    when a card changes."""
     table = performance.model_comparison([Path(d) for d in model_dirs])
     for label in performance.CV_FIGURES.values():
         table[label] = [_mean_std(m, s) for m, s in zip(table.pop(f"{label} mean"), table.pop(f"{label} std"))]
+    table[performance.LOSO_ACCURACY] = [_percent(v) for v in table.pop(performance.LOSO_ACCURACY)]
     table["ECE before → after"] = [f"{b:.3f} → {a:.3f}" if pd.notna(b) and pd.notna(a) else "–"
                                    for b, a in zip(table.pop("ECE before"), table.pop("ECE after"))]
     return table
@@ -54,11 +72,13 @@ def thumbnail(path: str) -> str | None:
     return "data:image/png;base64," + base64.b64encode(buffer.getvalue()).decode()
 
 
-def show_confusion(p: performance.Predictions, key: str) -> None:
+def show_confusion(p: performance.Predictions, key: str, rows: list[int] = performance.LABELS) -> None:
+    """The confusion matrix of `p`, true labels `rows` down (the classes, or every training label)."""
     mode = st.radio("Show", ["Counts", "Row-normalised (share of each true class)"], horizontal=True, key=f"{key}_matrix_mode")
     normalised = mode != "Counts"
-    st.plotly_chart(figures.confusion_figure(performance.confusion(p, normalised), performance.cell_files(p), normalised),
-                    key=f"{key}_matrix")
+    names = tuple(performance.LABEL_DISPLAY[k] for k in rows)
+    st.plotly_chart(figures.confusion_figure(performance.confusion(p, normalised, rows), performance.cell_files(p, rows),
+                                             normalised, names), key=f"{key}_matrix")
     st.caption("Rows are the true classes, columns what the model predicted (its top class). Hover over a cell for the files in it.")
 
 
@@ -100,22 +120,38 @@ def show_reliability(raw: performance.Predictions, calibrated: performance.Predi
                "(fitted on the out-of-fold predictions) before it shows them.")
 
 
+def choose_thumbnail_folder() -> Path | None:
+    """The training images' folder for thumbnails, when server folders are allowed and the one named is inside them."""
+    if not server_folders_allowed():
+        st.caption("Thumbnails need the training images' folder on the server; whoever runs the server can allow "
+                   f"folders with {ROOTS_VARIABLE}.")
+        return None
+    try:
+        default = str(resolve_user_folder(str(REPO / DEFAULT_DATASET)))
+    except ServerPathError:
+        default = ""
+    folder = st.text_input("Dataset folder on this server (for thumbnails)", default,
+                           help="The project ships no images. Give the folder the model was trained on "
+                                "(absolute, or relative to the first allowed folder) to see thumbnails.")
+    if not folder:
+        return None
+    try:
+        return resolve_user_folder(folder)
+    except ServerPathError as err:
+        st.info(f"Thumbnails are hidden: {err}.")
+        return None
+
+
 def show_misclassified(p: performance.Predictions) -> None:
     table = performance.misclassified(p)
     st.write(f"{len(table)} of {len(p.files)} images are misclassified (the most confident mistakes first; "
              "probabilities are temperature-scaled, as the app shows them).")
-    default = DEFAULT_DATASET if (REPO / DEFAULT_DATASET).is_dir() else ""
-    folder = st.text_input("Dataset folder on this machine (for thumbnails)", default,
-                           help="The project ships no images. Give the folder the model was trained on "
-                                "(relative to the repository or absolute) to see thumbnails.")
-    root = (REPO / folder).resolve() if folder else None
+    root = choose_thumbnail_folder()
     columns = {c: st.column_config.NumberColumn(format="%.3f") for c in table.columns if c.startswith(("P(", "Confidence"))}
-    if root and root.is_dir():
+    if root:
         paths = [(root / f).resolve() for f in table["File"]]
         table.insert(0, "Image", [thumbnail(str(path)) if path.is_relative_to(root) else None for path in paths])
         columns["Image"] = st.column_config.ImageColumn("Image", width="small")
-    elif folder:
-        st.info(f"{folder}: no such folder on this machine, so thumbnails are hidden.")
     st.dataframe(table, column_config=columns, hide_index=True, height=640,
                  row_height=THUMBNAIL_PX if "Image" in table else None)
 
@@ -160,19 +196,99 @@ def show_set(raw: performance.Predictions, calibrated: performance.Predictions, 
     show_reliability(raw, calibrated, temperature, key)
 
 
-def run_evaluation(model_dir: Path, source: str, read: Callable[[Progress], tuple[list, list[dict]]]) -> dict:
-    """Read a labelled set with `read(progress)` and evaluate it with core.evaluate, as `python -m core.evaluate` does."""
+def show_source_tables(validation: dict) -> None:
+    """Per-source figures from the card, for grouped folds and for each source left out."""
+    st.subheader("Per source")
+    for key, (title, predicted_by) in SOURCE_RUNS.items():
+        st.markdown(f"**{title}**: each source's images predicted by {predicted_by}.")
+        run = validation.get(key)
+        if run:
+            st.dataframe(performance.source_table(run["per_source"]), hide_index=True,
+                         column_config=dict.fromkeys(performance.SOURCE_SHARES, PERCENT))
+        else:
+            st.caption("Not measured for this model.")
+    st.caption("Accuracy counts the images with a class label (not those labelled pneumonia of unknown type). "
+               "An empty cell: no such images in that source.")
+
+
+def show_source_confusion(model_dir: Path) -> None:
+    """The confusion matrix of one source, for grouped folds or left out, with the coarse label as its own row."""
+    runs = {title: performance.read_source_predictions(model_dir, left_out=key == "leave_one_source_out")
+            for key, (title, _) in SOURCE_RUNS.items()}
+    runs = {title: p for title, p in runs.items() if p is not None}
+    if not runs:
+        st.info(f"{model_dir.name}'s {PREDICTIONS_FILE} records no source per image.")
+        return
+    st.subheader("Confusion matrix of one source")
+    pick, run = st.columns(2)
+    p = runs[run.radio("Predicted by", list(runs), horizontal=True, key="source_run")]
+    source = pick.selectbox("Source", sorted(set(p.sources)), key="source_pick")
+    chosen = p.subset(p.sources == source)
+    matrix, recall = st.columns([2, 1])
+    with matrix:
+        show_confusion(chosen, "source", performance.ALL_LABELS)
+    recall.dataframe(performance.label_recall_table(chosen), hide_index=True, column_config={"Right": PERCENT})
+    recall.caption("Right: the share of each true label whose top class it allows; pneumonia of unknown type is right "
+                   "when called bacterial or viral.")
+
+
+def show_source_audit(audit: dict | None) -> None:
+    """How well the model's features tell the source, beside how well they tell the class, each against chance."""
+    if not audit:
+        return
+    st.subheader("Shortcut audit")
+    source, label = st.columns(2)
+    for col, name, key in ((source, "Source told from the features", "source"), (label, "Class told from the features", "class")):
+        col.metric(name, f"{audit[f'{key}_balanced_accuracy']:.1%}", delta=f"chance {audit[f'{key}_chance']:.1%}",
+                   delta_color="off", delta_arrow="off", help=f"Balanced accuracy on held-out folds: {audit['method']}.")
+    st.caption("How well a simple classifier on the model's features names the film's source, beside how well it names "
+               "the class. A source named far above chance means the features carry the hospital, and the model can "
+               "lean on where a film came from instead of on the disease.")
+
+
+def show_aims(aims: list[dict] | None) -> None:
+    """The card's aims with the measured values, as the card states them."""
+    if not aims:
+        return
+    st.subheader("Aims")
+    st.dataframe(performance.aims_table(aims), hide_index=True,
+                 column_config={"Value": st.column_config.NumberColumn(format="%.3f")})
+
+
+def show_by_source(model_dir: Path, card: dict) -> None:
+    """Per-source figures, one source's confusion matrix, the shortcut audit and the aims, or why there are none."""
+    validation = card.get("validation")
+    if not validation:
+        st.info(f"{model_dir.name} was not validated across sources: its card has no per-source figures and no "
+                "leave-one-source-out run, so nothing says how it does on a hospital it never saw.")
+        return
+    show_source_tables(validation)
+    show_source_confusion(model_dir)
+    show_source_audit(validation.get("source_audit"))
+    show_aims(validation.get("aims"))
+
+
+def run_evaluation(model_dir: Path, source: str, read: Callable[[], LabelledFiles]) -> dict:
+    """Evaluate a labelled set `read()` with core.evaluate, as `python -m core.evaluate` does."""
     classifier = load_classifier_or_stop(str(model_dir))
     bar = st.progress(0.0, text="Reading images…")
     try:
-        images, unreadable = read(lambda done, total: bar.progress(done / total / 2, text=f"Reading images: {done}/{total}"))
-        summary, rows = evaluate_images(classifier, images, unreadable,
-                                        lambda done, total: bar.progress(0.5 + done / total / 2, text=f"Classifying: {done}/{total}"))
+        summary, rows = evaluate_images(classifier, read(), lambda done, total: bar.progress(
+            done / total, text=f"Reading and classifying images: {done}/{total}"))
         return {"summary": summary, "rows": rows}
     except DatasetError as err:
         return {"error": f"Cannot evaluate {source}: {err}"}
     finally:
         bar.empty()
+
+
+def evaluate_server_folder(model_dir: Path, folder: str) -> dict:
+    """Evaluate a labelled folder the user named, if it is inside the folders this server allows."""
+    try:
+        root = resolve_user_folder(folder)
+    except ServerPathError as err:
+        return {"error": f"Cannot evaluate that folder: {err}."}
+    return run_evaluation(model_dir, "that folder", lambda: read_labelled_folder(str(root)))
 
 
 def show_evaluation_result(result: dict, temperature: float) -> None:
@@ -186,7 +302,7 @@ def show_evaluation_result(result: dict, temperature: float) -> None:
     if summary["unreadable"]:
         with st.expander(f"{len(summary['unreadable'])} file(s) could not be read and were left out", expanded=True):
             for item in summary["unreadable"]:
-                st.write(item["error"])
+                st.markdown(plain(item["error"]))
     st.download_button("Download per-image results (CSV)", pd.DataFrame(rows).to_csv(index=False), "evaluation.csv", "text/csv")
     calibrated = performance.predictions_from_rows(rows)
     show_set(calibrated.with_temperature(1 / temperature), calibrated, temperature, key="own")
@@ -197,37 +313,41 @@ def show_own_evaluation(model_dir: Path, temperature: float, card_source: str) -
              + ", or give such a folder on this server. The same code runs behind `python -m core.evaluate DATA_DIR`. "
              "Nothing you upload is stored. Use images the model has never seen: its own training images "
              f"({card_source}) give flattering figures.")
-    if st.radio("Images from", ["ZIP upload", "Folder on this server"], horizontal=True, key="own_source") == "ZIP upload":
+    sources = ["ZIP upload"] + ["Folder on this server"] * server_folders_allowed()
+    if st.radio("Images from", sources, horizontal=True, key="own_source") == "ZIP upload":
         upload = st.file_uploader(f"ZIP of labelled images (at most {MAX_ZIP_BYTES // 2**20} MB)", type="zip",
                                   max_upload_size=MAX_ZIP_BYTES // 2**20)
         source = upload and (str(model_dir), upload.name, upload.file_id)
         if upload and st.session_state.get("own_evaluation", {}).get("source") != source:
-            result = run_evaluation(model_dir, upload.name, lambda progress: read_labelled_zip(upload.getvalue(), progress))
+            result = run_evaluation(model_dir, upload.name, lambda: read_labelled_zip(upload.getvalue()))
             st.session_state["own_evaluation"] = {"source": source, **result}
     else:
-        folder = st.text_input("Labelled folder on this server", placeholder="/data/my_xrays",
-                               help="Absolute, or relative to the repository.", key="own_folder")
+        folder = st.text_input("Labelled folder on this server", placeholder=str(allowed_roots()[0]),
+                               help="Absolute, or relative to the first allowed folder.", key="own_folder")
         source = folder and (str(model_dir), folder)
         if st.button("Evaluate folder", disabled=not folder, key="own_evaluate"):
-            result = run_evaluation(model_dir, folder, lambda progress: read_labelled_folder(str(REPO / folder), progress))
-            st.session_state["own_evaluation"] = {"source": source, **result}
+            st.session_state["own_evaluation"] = {"source": source, **evaluate_server_folder(model_dir, folder)}
     result = st.session_state.get("own_evaluation")
     if not source or not result or result["source"] != source:
         return
     if "error" in result:
-        st.error(result["error"])
+        st.error(plain(result["error"]))
     else:
         show_evaluation_result(result, temperature)
 
 
 def show_headline(card: dict) -> None:
     cv, calibration = card.get("cross_validation", {}), card.get("calibration", {})
-    cols = st.columns(len(performance.CV_FIGURES) + 1)
+    cols = st.columns(len(performance.CV_FIGURES) + 2)
     for col, (key, label) in zip(cols, performance.CV_FIGURES.items()):
         figure = cv.get(key)
         if figure:
             col.metric(label, _mean_std(figure["mean"], figure["std"]), help=f"Mean ± standard deviation across "
                        f"{len(figure['per_fold'])} folds; per fold: " + ", ".join(f"{v:.1%}" for v in figure["per_fold"]))
+    loso = performance.loso_accuracy(card)
+    if loso is not None:
+        cols[-2].metric(performance.LOSO_ACCURACY, f"{loso:.1%}", help="Each source in turn left out of training and "
+                        "predicted by a model trained on the others: the estimate for a hospital it has not seen.")
     if "ece_after" in calibration:
         cols[-1].metric("ECE after calibration", f"{calibration['ece_after']:.3f}",
                         delta=f"{calibration['ece_after'] - calibration['ece_before']:+.3f} from {calibration['ece_before']:.3f}",
@@ -247,9 +367,13 @@ def main() -> None:
         st.dataframe(comparison_table(tuple(map(str, model_dirs)), stamps), hide_index=True,
                      column_config={"Parameters": st.column_config.NumberColumn(format="localized"),
                                     "Size (MB)": st.column_config.NumberColumn(format="%.1f")})
-        st.caption("Cross-validated on the same images with the same folds: mean ± standard deviation across folds.")
+        st.caption("Each model is cross-validated on its own training images: mean ± standard deviation across folds. "
+                   f"{performance.LOSO_ACCURACY}: each source predicted by a model that never saw it; – where a model "
+                   "was not validated across sources.")
     model_dir = st.selectbox("Model", model_dirs, format_func=lambda d: d.name)
     card = read_json(model_dir, CARD_FILE)
+    if card.get("exhibit"):
+        st.warning(card["exhibit"], icon=":material/warning:")
     temperature = card.get("calibration", {}).get("temperature", 1.0)
     st.caption(f"{card.get('backbone', '?')} · {card.get('input_size', '?')} px · trained {card.get('trained_at', '?')} on "
                f"{card.get('training_data', {}).get('n', '?')} images. Its figures are "
@@ -261,16 +385,18 @@ def main() -> None:
         return
     raw = performance.read_predictions(model_dir)
     calibrated = raw.with_temperature(temperature)
-    tabs = st.tabs(["Cross-validation", "Abstention", "Training", "Misclassified", "Evaluate your own images"])
+    tabs = st.tabs(["Cross-validation", "By source", "Abstention", "Training", "Misclassified", "Evaluate your own images"])
     with tabs[0]:
         show_set(raw, calibrated, temperature, key="cv")
     with tabs[1]:
-        show_abstention(calibrated, card)
+        show_by_source(model_dir, card)
     with tabs[2]:
-        show_training(model_dir, card)
+        show_abstention(calibrated, card)
     with tabs[3]:
-        show_misclassified(calibrated)
+        show_training(model_dir, card)
     with tabs[4]:
+        show_misclassified(calibrated)
+    with tabs[5]:
         show_own_evaluation(model_dir, temperature, card.get("training_data", {}).get("source", "unknown"))
 
 

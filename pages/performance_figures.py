@@ -1,4 +1,6 @@
 """Plotly figures for the Model performance page (no Streamlit here): matrix, curves, training history."""
+import html
+
 import numpy as np
 import plotly.graph_objects as go
 from plotly.colors import qualitative
@@ -14,16 +16,17 @@ CHANCE_LINE = {"dash": "dot", "color": "grey"}
 
 
 def _files_text(files: list[str]) -> str:
-    shown = "<br>".join(files[:MAX_HOVER_FILES])
+    shown = "<br>".join(html.escape(file) for file in files[:MAX_HOVER_FILES])  # names are text, not markup
     more = len(files) - MAX_HOVER_FILES
     return shown + (f"<br>… and {more} more" if more > 0 else "") if files else "(none)"
 
 
-def confusion_figure(matrix: np.ndarray, cell_files: list[list[list[str]]], normalised: bool) -> go.Figure:
-    """Heatmap with true classes down, predicted across; hover shows the value and the files in the cell."""
-    value = "Share of the true class" if normalised else "Images"
+def confusion_figure(matrix: np.ndarray, cell_files: list[list[list[str]]], normalised: bool,
+                     true_labels: tuple[str, ...] = DISPLAY_NAMES) -> go.Figure:
+    """Heatmap with true labels down, predicted classes across; hover shows the value and the files in the cell."""
+    value = "Share of the true label" if normalised else "Images"
     figure = go.Figure(go.Heatmap(
-        z=matrix.tolist(), x=list(DISPLAY_NAMES), y=list(DISPLAY_NAMES), colorscale="Blues", zmin=0,
+        z=matrix.tolist(), x=list(DISPLAY_NAMES), y=list(true_labels), colorscale="Blues", zmin=0,
         zmax=1 if normalised else None, texttemplate="%{z:.0%}" if normalised else "%{z}",
         customdata=[[_files_text(files) for files in row] for row in cell_files],
         hovertemplate=f"True: %{{y}}<br>Predicted: %{{x}}<br>{value}: %{{z{':.1%' if normalised else ''}}}"

@@ -4,23 +4,39 @@ import pandas as pd
 import plotly.express as px
 import streamlit as st
 
-from core.recurrent import B_H, VOCAB, W_HH, W_HY, W_XH, default_lstm_params, lstm_steps, rnn_steps
+from core.recurrent import B_H, VOCAB, W_HH, W_HY, W_XH, RnnStep, default_lstm_params, lstm_steps, rnn_steps
 from pages.common import route_through_app
 
 route_through_app()
 
 HIDDEN = [f"h{i + 1}" for i in range(W_XH.shape[0])]
 DEFAULT_TEXT = "hell"  # the course's example: a trained model reading h, e, l, l predicts e, l, l, o
+COURSE_TARGET = "ello"  # what the course's trained model predicts after reading "hell"
+SHORT, FULL = 3, 6  # decimals shown, and shown when asked (the slide's precision)
+
+
+def decimals() -> int:
+    return FULL if st.session_state.get("all_decimals") else SHORT
 
 
 def vec(values: np.ndarray) -> str:
-    return "[" + ", ".join(f"{v:.6f}" for v in values) + "]"
+    return "[" + ", ".join(f"{v:.{decimals()}f}" for v in values) + "]"
+
+
+def weights_key(name: str) -> str:
+    """A weight widget's key; a reset gives every weight widget a new key, so each starts again at the slide's value."""
+    return f"{name}_{st.session_state.get('weights_version', 0)}"
+
+
+def reset_weights() -> None:
+    st.session_state["weights_version"] = st.session_state.get("weights_version", 0) + 1
 
 
 def edit_matrix(values: np.ndarray, rows: list[str], columns: list[str], key: str) -> np.ndarray:
     """An editable weight matrix; a cleared cell counts as 0."""
     frame = pd.DataFrame(values, index=rows, columns=columns)
-    edited = st.data_editor(frame, key=key, column_config={c: st.column_config.NumberColumn(format="%.6f") for c in columns})
+    number = st.column_config.NumberColumn(format=f"%.{decimals()}f")
+    edited = st.data_editor(frame, key=weights_key(key), column_config={c: number for c in columns})
     matrix = edited.to_numpy(dtype=float)
     if np.isnan(matrix).any():
         st.warning("Empty cells count as 0.")
@@ -39,8 +55,27 @@ def read_text() -> str | None:
     return text
 
 
+def prediction_caption(text: str, steps: list[RnnStep]) -> str:
+    """What the network predicts now, and how much of it is right, in words."""
+    predicted = "".join(s.next_char for s in steps)
+    target = COURSE_TARGET if text == DEFAULT_TEXT else text[1:]
+    right = sum(p == t for p, t in zip(predicted, target))
+    said = f"Reading '{text}', the network predicts '{', '.join(predicted)}' as the next characters. "
+    if not target:
+        return said + "Type more than one character to compare its predictions with the next ones."
+    goal = ("the course's answer 'e, l, l, o'" if text == DEFAULT_TEXT
+            else f"the characters that really come next, '{', '.join(target)}' (the last step has nothing to match)")
+    if right == len(target):
+        return said + f"All {right} match {goal}: these weights have learned this text."
+    return (said + f"{right} of {len(target)} match {goal}. Edit W_hy (or W_xh) until they all do: that is what "
+            "training does, by gradient descent.")
+
+
 def rnn_section(text: str) -> None:
     st.markdown("Edit any weight; every number below is recomputed. The starting values are the slide's.")
+    a, b, _ = st.columns([1, 1, 2])
+    a.button("Reset to the slide's weights", on_click=reset_weights, key="reset_weights")
+    b.toggle(f"Show {FULL} decimals", key="all_decimals")
     left, right = st.columns([3, 2])
     with left:
         st.markdown("**W_xh**: input (one-hot character) → hidden")
@@ -49,8 +84,8 @@ def rnn_section(text: str) -> None:
         w_hy = edit_matrix(np.array(W_HY), [f"y_{c}" for c in VOCAB], HIDDEN, "w_hy")
     with right:
         w_hh = st.number_input("W_hh: hidden → hidden (one number on the slide, shared by every unit)",
-                               value=W_HH, step=0.01, format="%.6f", key="w_hh")
-        b = st.number_input("b: bias of the hidden units", value=B_H, step=0.01, format="%.6f", key="b")
+                               value=W_HH, step=0.01, format=f"%.{decimals()}f", key=weights_key("w_hh"))
+        b = st.number_input("b: bias of the hidden units", value=B_H, step=0.01, format=f"%.{decimals()}f", key=weights_key("b"))
         st.latex(r"h_t = \tanh(W_{hh}\,h_{t-1} + b + W_{xh}\,x_t)")
         st.latex(r"y_t = W_{hy}\,h_t \qquad p_t = \mathrm{softmax}(y_t)")
     steps = rnn_steps(text, w_xh, w_hh, b, w_hy)
@@ -64,8 +99,7 @@ def rnn_section(text: str) -> None:
         "p(next)": [f"{s.probs.max():.1%}" for s in steps],
     })
     st.dataframe(summary, hide_index=True)
-    st.caption("The slide's weights are not trained, so the predictions are not yet 'e, l, l, o' for 'hell'. "
-               "Try editing W_hy (or W_xh) until they are: that is what training does, by gradient descent.")
+    st.markdown(prediction_caption(text, steps))
 
     t = st.slider("Step to open", 1, len(steps), 1, key="rnn_step") if len(steps) > 1 else 1
     step, h_prev = steps[t - 1], steps[t - 2].h if t > 1 else np.zeros(len(HIDDEN))
@@ -80,7 +114,8 @@ def rnn_section(text: str) -> None:
         f"- softmax(y_{t}) = `{vec(step.probs)}` → most likely next character: **'{step.next_char}'**"
     )
     probs = pd.DataFrame({"character": VOCAB, "probability": step.probs})
-    fig = px.bar(probs, x="character", y="probability", range_y=[0, 1], title=f"p_{t}: what comes after '{text[:t]}'?")
+    fig = px.bar(probs, x="character", y="probability", range_y=[0, 1],
+                 title=f"After reading '{text[:t]}': how likely is each character to come next?")
     fig.update_layout(height=280, margin=dict(l=10, r=10, t=40, b=10))
     st.plotly_chart(fig, config={"displayModeBar": False})
 
@@ -100,11 +135,11 @@ def lstm_section(text: str) -> None:
     table = pd.DataFrame(rows)
     gates = table.melt(id_vars=["t", "reads", "unit"], value_vars=["forget f", "input i", "output o"], var_name="gate")
     fig = px.line(gates, x="t", y="value", color="unit", facet_col="gate", markers=True, range_y=[0, 1],
-                  hover_data=["reads"], title="Gate openings per step (0 = closed, 1 = open)")
+                  hover_data=["reads"], title="How open each gate is after each character (0 = shut, 1 = wide open)")
     fig.update_xaxes(tickvals=list(range(1, len(steps) + 1)), ticktext=[f"{t}:'{c}'" for t, c in enumerate(text, start=1)])
     fig.update_layout(height=320, margin=dict(l=10, r=10, t=60, b=10))
     st.plotly_chart(fig, config={"displayModeBar": False})
-    st.dataframe(table.style.format({c: "{:.4f}" for c in table.columns[3:]}), hide_index=True)
+    st.dataframe(table.style.format({c: f"{{:.{decimals()}f}}" for c in table.columns[3:]}), hide_index=True)
 
 
 st.title("Recurrent cell")

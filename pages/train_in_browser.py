@@ -1,4 +1,5 @@
 """Train a CNN: a small network trained live on digits or low-resolution X-rays, and scratch versus transfer."""
+from functools import partial
 from pathlib import Path
 
 import numpy as np
@@ -12,8 +13,10 @@ from core.classes import DISPLAY_NAMES
 from core.dataset import DatasetError
 from core.live_training import (ACTIVATIONS, OPTIMIZERS, LabelledArrays, LiveRun, RunResult, TrainingConfig,
                                 digits_arrays, xray_arrays)
+from core.server_paths import ROOTS_VARIABLE, ServerPathError, resolve_user_folder, server_folders_allowed
 from core.transfer_comparison import TRANSFER_SIZE, Comparison, WeightsUnavailableError, compare
 from pages.common import route_through_app
+from pages.job_view import follow_job, is_running, start_job
 
 route_through_app()
 
@@ -39,20 +42,25 @@ def load_xrays_cached(root: str, size: int) -> LabelledArrays:
 
 
 def choose_xray_folder(key: str) -> str | None:
-    """The shared X-ray folder or one the user names; None (with a message) when neither can be used."""
-    choices = ([SHARED] if SHARED_XRAYS.is_dir() else []) + [FOLDER]
+    """The shared X-ray folder or one the user names inside the allowed server folders; None (with a message) when
+    neither can be used."""
+    choices = ([SHARED] if SHARED_XRAYS.is_dir() else []) + [FOLDER] * server_folders_allowed()
+    if not choices:
+        st.info(f"No X-ray folder on this server: whoever runs it can allow folders with {ROOTS_VARIABLE}.")
+        return None
     choice = st.radio("X-ray folder", choices, horizontal=True, key=f"{key}_folder_choice")
     if choice == SHARED:
         return str(SHARED_XRAYS)
     path = st.text_input("Folder with one subfolder per class (covid19, normal, bacterial_pneumonia, viral_pneumonia)",
                          key=f"{key}_folder").strip()
     if not path:
-        st.info("Type the path of a folder on the server.")
+        st.info("Type the path of a folder on the server, absolute or relative to the first allowed folder.")
         return None
-    if not Path(path).is_dir():
-        st.error(f"{path}: no such folder on the server.")
+    try:
+        return str(resolve_user_folder(path))
+    except ServerPathError as err:
+        st.error(f"Cannot use that folder: {err}.")
         return None
-    return path
 
 
 def choose_data() -> LabelledArrays | None:
@@ -202,9 +210,10 @@ def live_training_tab() -> None:
 
 # ----------------------------------------------------------------------------- scratch versus transfer
 
-@st.cache_data(show_spinner=False)
-def compare_cached(root: str, scratch_size: int, config: TrainingConfig, _progress=None) -> Comparison:
-    return compare(root, scratch_size, config, _progress)
+def describe_comparison_error(err: Exception) -> str:
+    if isinstance(err, (DatasetError, WeightsUnavailableError)):
+        return str(err)
+    return f"The comparison failed: {type(err).__name__}: {err}"
 
 
 def comparison_tab() -> None:
@@ -217,20 +226,14 @@ def comparison_tab() -> None:
     size = a.select_slider("Scratch CNN input size (pixels)", (32, 48, 64, 96), 64, key="compare_size")
     epochs = b.slider("Scratch CNN epochs", 5, 60, 30, key="compare_epochs")
     config = TrainingConfig(epochs=epochs, batch_size=32, filters=(16, 32, 64), dropout=0.3)
-    if root is None or not st.button("Run the comparison", type="primary", key="compare"):
-        result = st.session_state.get("comparison")
-    else:
-        bar = st.progress(0.0, text="Reading the X-rays…")
-        try:
-            result = compare_cached(root, size, config, lambda done, total: bar.progress(done / total, text=f"Reading X-ray {done} of {total}…"))
-        except (DatasetError, WeightsUnavailableError) as err:
-            st.error(str(err))
-            return
-        finally:
-            bar.empty()
-        st.session_state["comparison"] = result
+    if st.button("Run the comparison", type="primary", key="compare", disabled=root is None or is_running("comparison")):
+        start_job("comparison", ("comparison", root, size, config), partial(compare, root, size, config))
+    follow_job("comparison", describe_comparison_error)
+    result: Comparison | None = st.session_state.get("comparison_result")
     if result is None:
-        st.caption(f"Takes about a minute on a laptop CPU: most of it is MobileNetV2 reading every X-ray at {TRANSFER_SIZE} px.")
+        st.caption(f"Takes about a minute on a laptop CPU: reading every X-ray, MobileNetV2 at {TRANSFER_SIZE} px, then the "
+                   "small CNN's epochs. The bar follows each step, and Stop ends the run. Settings already run on "
+                   "this server give their result at once.")
         return
     table = pd.DataFrame([{
         "Approach": r.name, "Test accuracy": f"{r.accuracy:.1%}",

@@ -72,6 +72,12 @@ def build_multisource_fixture(root: Path, multisource: Path, per_cell: int = 2) 
 
 
 @pytest.fixture(scope="session")
+def small_multisource_dir(multisource_dir: Path, tmp_path_factory) -> Path:
+    """Two patients of every (label, source) cell of the multi-source set."""
+    return build_multisource_fixture(tmp_path_factory.mktemp("multisource"), multisource_dir)
+
+
+@pytest.fixture(scope="session")
 def xray_paths(dataset_dir: Path) -> dict[str, list[Path]]:
     """A few shared X-ray files per class folder, sorted (stable across runs)."""
     return {d.name: sorted(p for p in d.iterdir() if p.is_file())[:3] for d in sorted(dataset_dir.iterdir()) if d.is_dir()}

@@ -1,7 +1,7 @@
-"""Burned-in label augmentation: reproducible, visible, and confined to a corner."""
+"""Augmentation: burned-in labels are reproducible, visible and confined to a corner; restyling keeps the film."""
 import numpy as np
 
-from core.augment import with_burned_in_labels
+from core.augment import imitate_another_source, with_burned_in_labels
 from core.convolution import chest_phantom
 
 
@@ -26,3 +26,12 @@ def test_each_image_gets_bright_text_in_a_top_or_bottom_band_and_keeps_its_shape
         assert len(changed) > 20 and after.max() >= 200  # a bright marker was drawn
         rows = changed[:, 0]
         assert rows.max() < 224 // 4 or rows.min() >= 224 * 3 // 4  # a band at the edge, never over the lungs
+
+
+def test_restyling_keeps_the_film_size_changes_its_look_and_repeats_for_a_seed():
+    film = np.tile(np.linspace(0, 255, 200, dtype=np.uint8), (180, 1))
+    first = imitate_another_source(film, np.random.default_rng(3))
+    assert first.shape == film.shape and first.dtype == np.uint8
+    assert np.abs(first.astype(int) - film).mean() > 2  # a visibly different rendering of the same film
+    assert np.corrcoef(first.ravel(), film.ravel())[0, 1] > 0.8  # still the same anatomy
+    assert np.array_equal(first, imitate_another_source(film, np.random.default_rng(3)))

@@ -1,4 +1,5 @@
 """The classroom pages, run headless with Streamlit's AppTest: they render, and their controls do what they say."""
+import os
 import re
 import time
 from pathlib import Path
@@ -6,6 +7,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 from streamlit.testing.v1 import AppTest
+
+from core.classes import CLASS_NAMES
 
 PAGES = Path(__file__).resolve().parents[1] / "pages"
 SLIDE_H1 = [0.693168, 0.899554, 0.802118]  # the course slide's h_1 after reading "h"
@@ -26,6 +29,26 @@ def markdown_containing(at: AppTest, text: str) -> list[str]:
     return [m.value for m in at.markdown if text in m.value]
 
 
+def rerun_while(at: AppTest, state_key: str, seconds: float = 240) -> AppTest:
+    """Rerun the page, as its polling does, while `state_key` (a run in progress) is in the session."""
+    deadline = time.monotonic() + seconds
+    while state_key in at.session_state and time.monotonic() < deadline:
+        time.sleep(0.5)
+        at.run()
+    return at
+
+
+@pytest.fixture(scope="module")
+def small_xray_folder(dataset_dir: Path, tmp_path_factory) -> Path:
+    """Six X-rays per class, as links to the shared set."""
+    root = tmp_path_factory.mktemp("xrays")
+    for name in CLASS_NAMES:
+        (root / name).mkdir()
+        for path in sorted((dataset_dir / name).iterdir())[:6]:
+            os.symlink(path, root / name / path.name)
+    return root
+
+
 # ----------------------------------------------------------------------------- convolution lab
 
 def test_convolution_lab_a_preset_changes_the_feature_map():
@@ -42,19 +65,58 @@ def test_convolution_lab_a_preset_changes_the_feature_map():
     assert not at.exception
 
 
+def output_cell(at: AppTest) -> str:
+    return markdown_containing(at, "Output cell")[0]
+
+
 def test_convolution_step_through_reaches_the_last_cell():
     at = open_page("convolution_lab.py")
-    first = markdown_containing(at, "Output cell")[0]
-    assert first.startswith("**Output cell 1 of 9**") and first.endswith("**91**")  # the course's stride example
+    assert output_cell(at).startswith("**Output cell 1 of 9**") and output_cell(at).endswith("**91**")  # the course's stride example
 
     at.slider(key="step").set_value(9).run()
-    last = markdown_containing(at, "Output cell")[0]
-    assert last.startswith("**Output cell 9 of 9**") and last.endswith("**74**")
+    assert output_cell(at).startswith("**Output cell 9 of 9**") and output_cell(at).endswith("**74**")
 
-    at.slider(key="step").set_value(7).run()
+
+def test_play_moves_the_slider_and_can_be_paused_and_stepped():
+    at = open_page("convolution_lab.py")
+    at.slider(key="step").set_value(2).run()
+    at.button(key="play").click().run()  # each redraw while playing moves on one cell
+    assert at.slider(key="step").value == 3 and at.button(key="play").label == "⏸ Pause"
+    at.run()
+    assert at.slider(key="step").value == 4 and output_cell(at).startswith("**Output cell 4 of 9**")
+    at.button(key="play").click().run()  # pause
+    at.run()
+    assert at.slider(key="step").value == 4 and at.button(key="play").label == "▶ Play"
+    at.button(key="step_forward").click().run()
+    assert at.slider(key="step").value == 5
+    at.button(key="step_back").click().run()
+    at.button(key="step_back").click().run()
+    assert at.slider(key="step").value == 3
+
+    at.slider(key="step").set_value(8).run()
     at.button(key="play").click().run()
-    assert at.slider(key="step").value == 9
-    assert markdown_containing(at, "Output cell")[0].startswith("**Output cell 9 of 9**")
+    assert at.slider(key="step").value == 9 and at.button(key="play").label == "▶ Play"  # stops at the last cell
+    assert output_cell(at).endswith("**74**")
+
+
+def test_the_course_example_says_it_is_fixed_and_why_the_slide_differs():
+    at = open_page("convolution_lab.py")
+    assert [c.value for c in at.caption if "do not change it" in c.value]
+    note = [i.value for i in at.info if "course slide prints" in i.value]
+    assert note and "83 for output cell 3 and 127 for output cell 6" in note[0] and "gets 88 and 117" in note[0]
+    at.slider(key="step").set_value(3).run()
+    assert output_cell(at).endswith("**88**")
+
+    at.radio(key="grid").set_value(at.radio(key="grid").options[1]).run()  # the same input with the chosen layer
+    at.slider(key="stride").set_value(1).run()
+    assert output_cell(at).startswith("**Output cell 1 of 49**")  # 7×7 input, Sobel x, padding 1, stride 1
+    assert not [i.value for i in at.info if "course slide prints" in i.value]
+
+
+def test_no_developer_words_on_the_convolution_lab():
+    at = open_page("convolution_lab.py")
+    text = " ".join([m.value for m in at.markdown] + [c.value for c in at.caption])
+    assert "convolve2d" not in text and "core/" not in text
 
 
 def test_convolution_lab_pools_the_course_example():
@@ -66,12 +128,33 @@ def test_convolution_lab_pools_the_course_example():
 
 # ----------------------------------------------------------------------------- recurrent cell
 
-def test_recurrent_page_shows_the_slide_hidden_state():
-    at = open_page("recurrent_cell.py")
+def shown_h1(at: AppTest) -> list[float]:
     step = markdown_containing(at, "h_1 = tanh")[0]
-    shown = [float(v) for v in re.search(r"h_1 = tanh\(…\) = `\[([^\]]+)\]`", step).group(1).split(",")]
-    np.testing.assert_allclose(shown, SLIDE_H1, atol=1e-5)
+    return [float(v) for v in re.search(r"h_1 = tanh\(…\) = `\[([^\]]+)\]`", step).group(1).split(",")]
+
+
+def test_recurrent_page_shows_the_slide_hidden_state_to_three_decimals_or_six_when_asked():
+    at = open_page("recurrent_cell.py")
+    assert markdown_containing(at, "h_1 = tanh(…) = `[0.693, 0.900, 0.802]`")
+    at.toggle(key="all_decimals").set_value(True).run()
+    np.testing.assert_allclose(shown_h1(at), SLIDE_H1, atol=1e-6)
     assert at.dataframe[0].value.loc["h1", "h"] == pytest.approx(0.287027)  # W_xh starts at the slide's values
+    assert [c.proto.spec for c in at.get("plotly_chart") if "After reading 'h': how likely" in c.proto.spec]
+
+
+def test_recurrent_caption_follows_the_text_and_the_weights_reset_to_the_slide():
+    at = open_page("recurrent_cell.py")
+    caption = markdown_containing(at, "the network predicts")[0]
+    assert caption.startswith("Reading 'hell', the network predicts") and "match the course's answer 'e, l, l, o'" in caption
+    at.text_input(key="text").set_value("hello").run()
+    caption = markdown_containing(at, "the network predicts")[0]
+    assert caption.startswith("Reading 'hello'") and "'e, l, l, o' (the last step has nothing to match)" in caption
+    assert "'e, l, l, o' for 'hell'" not in caption
+
+    at.number_input(key="b_0").set_value(5.0).run()
+    assert shown_h1(at) != pytest.approx([0.693, 0.900, 0.802], abs=1e-3)
+    at.button(key="reset_weights").click().run()
+    assert shown_h1(at) == pytest.approx([0.693, 0.900, 0.802], abs=1e-3)
 
 
 def test_recurrent_page_names_characters_outside_the_vocabulary():
@@ -86,10 +169,7 @@ def test_one_epoch_on_the_digits_finishes_and_shows_a_curve():
     at = open_page("train_in_browser.py")
     at.slider(key="epochs").set_value(1)
     at.button(key="train").click().run()
-    deadline = time.monotonic() + 90
-    while "live_run" in at.session_state and time.monotonic() < deadline:
-        time.sleep(0.5)
-        at.run()
+    rerun_while(at, "live_run", 90)
     assert not at.exception, [e.value for e in at.exception]
     runs = at.session_state["runs"]
     assert len(runs) == 1 and runs[0]["Epochs"] == "1/1" and 0 <= runs[0]["Test accuracy"] <= 1
@@ -97,12 +177,50 @@ def test_one_epoch_on_the_digits_finishes_and_shows_a_curve():
     assert [m.value for m in at.metric][0].endswith("%")
 
 
-def test_train_page_names_a_missing_folder():
+def test_train_page_names_a_missing_folder_inside_the_allowed_ones(tmp_path, monkeypatch):
+    monkeypatch.setenv("CXR_DATA_ROOTS", str(tmp_path))
     at = open_page("train_in_browser.py")
     at.radio(key="data_source").set_value("Chest X-rays at low resolution").run()
     at.radio(key="live_folder_choice").set_value("Chest X-rays from a folder on this server").run()
-    at.text_input(key="live_folder").set_value("/no/such/folder").run()
-    assert [e.value for e in at.error] == ["/no/such/folder: no such folder on the server."]
+    at.text_input(key="live_folder").set_value("no_such_folder").run()
+    assert [e.value for e in at.error] == ["Cannot use that folder: no such folder inside the allowed folders."]
+
+
+def press_run_the_comparison(folder: Path, epochs: int = 5) -> AppTest:
+    """A new session that runs the comparison on `folder` with 32-pixel X-rays."""
+    at = open_page("train_in_browser.py")
+    at.radio(key="compare_folder_choice").set_value("Chest X-rays from a folder on this server").run()
+    at.text_input(key="compare_folder").set_value(str(folder)).run()
+    at.select_slider(key="compare_size").set_value(32)
+    at.slider(key="compare_epochs").set_value(epochs)
+    return at.button(key="compare").click().run()
+
+
+def test_two_sessions_running_the_same_comparison_share_one_run_without_error(small_xray_folder, monkeypatch):
+    monkeypatch.setenv("CXR_DATA_ROOTS", str(small_xray_folder))
+    first = press_run_the_comparison(small_xray_folder)
+    second = press_run_the_comparison(small_xray_folder)  # same settings while (or after) the first runs
+    for at in (first, second):
+        rerun_while(at, "comparison_job")
+        assert not at.exception, [e.value for e in at.exception]
+        assert not at.error, [e.value for e in at.error]
+    result = first.session_state["comparison_result"]
+    assert second.session_state["comparison_result"] is result  # one run on the server, not one per session
+    third = press_run_the_comparison(small_xray_folder)  # a later session gets the finished result at once
+    assert not third.exception and third.session_state["comparison_result"] is result
+    assert third.dataframe[0].value["Approach"].str.split(" ").str[0].tolist() == ["Small", "Frozen"]
+
+
+def test_a_comparison_can_be_stopped(small_xray_folder, monkeypatch):
+    monkeypatch.setenv("CXR_DATA_ROOTS", str(small_xray_folder))
+    at = press_run_the_comparison(small_xray_folder, epochs=6)
+    job = at.session_state["comparison_job"]
+    assert at.get("progress")  # the bar and its Stop button, from the first moment
+    at.button(key="comparison_stop").click().run()
+    assert "comparison_job" not in at.session_state and "comparison_result" not in at.session_state
+    assert [i.value for i in at.info][-1].startswith("Stopped.")
+    job.wait(120)
+    assert job.done and not at.exception
 
 
 # ----------------------------------------------------------------------------- inside the CNN
@@ -112,6 +230,37 @@ def test_inside_the_cnn_renders_the_model():
     metrics = {m.label: m.value for m in at.metric}
     assert int(metrics["Parameters"].replace(",", "")) > 0
     assert chart_specs(at, "#32")  # the 32 first-layer kernels of MobileNetV2's Conv1
+    assert [c.value for c in at.caption if "Red weights are negative" in c.value]  # as the RdBu colour bar shows
     assert len(at.get("image")) == 2  # the model's input and its Grad-CAM overlay
-    at.selectbox(key="cam_layer").set_value("Conv1_relu").run()
-    assert not at.exception
+    blocks = at.selectbox(key="cam_layer_block")
+    assert blocks.options[0] == "Start" and blocks.options[-1] == "End" and len(blocks.options) == 19  # not ~150 layers
+    assert at.selectbox(key="cam_layer_in_End").value == "out_relu"
+    blocks.set_value("Start").run()
+    convolution = at.selectbox(key="cam_layer_in_Start")
+    assert convolution.value == "Conv1_relu" and convolution.options == ["3×3 convolution, stride 2: 32 maps of 112 × 112"]
+    assert not at.exception and "at Start, 3×3 convolution" in at.get("image")[1].proto.imgs[0].caption
+
+
+def test_inside_the_cnn_opens_on_a_sample_film_the_model_accepts_as_a_chest_xray(classifier):
+    from core.imaging import decode_image
+    from core.samples import read_sample
+    at = open_page("inside_the_cnn.py", timeout=180)
+    assert at.radio(key="image_source").value.startswith("A sample") and at.selectbox(key="inside_sample").value == "Adult COVID-19"
+    pixels = decode_image(read_sample("Adult COVID-19"), "sample.png").pixels
+    assert classifier.analyse(pixels).status != "not_a_chest_xray"  # unlike the drawn phantom
+    answers = [m.value for m in [*at.markdown, *at.warning] if "The model's answer for" in m.value]
+    assert answers and "Adult COVID" in answers[0]
+
+
+def test_filter_pictures_show_their_steps_and_can_be_stopped():
+    at = open_page("inside_the_cnn.py", timeout=180)
+    at.slider(key="am_steps").set_value(10)
+    at.button(key="visualise").click().run()
+    assert at.get("progress")  # the bar and its Stop button, from the first moment
+    at.button(key="filters_stop").click().run()
+    assert [i.value for i in at.info][-1].startswith("Stopped.") and "filters_result" not in at.session_state
+
+    at.button(key="visualise").click().run()
+    rerun_while(at, "filters_job")
+    assert not at.exception and not at.error
+    assert chart_specs(at, "filter 3")  # four filters by default: 0, 1, 2, 3

@@ -57,7 +57,7 @@ def test_evaluate_matches_sklearn_on_the_same_predictions(classifier, xray_paths
     data = _small_dataset(tmp_path / "data", xray_paths)
     assert evaluate.main([str(data)]) == 0
     summary = json.loads(capsys.readouterr().out)
-    images, _ = read_labelled_folder(str(data))
+    images = list(read_labelled_folder(str(data)))
     truth = [im.label for im in images]
     predicted = [a.top for a in classifier.classify_batch([im.pixels for im in images])]
     assert summary["n"] == len(images) == 8

@@ -10,6 +10,7 @@ from core.convolution import (
     COURSE_POOLING_EXAMPLE,
     COURSE_STRIDE_INPUT,
     COURSE_STRIDE_KERNEL,
+    COURSE_STRIDE_SLIDE_OUTPUT,
     KERNEL_PRESETS,
     chest_phantom,
     convolution_step,
@@ -42,6 +43,21 @@ def test_course_stride_example_gives_91_top_left():
     assert out[0, 0] == 91
     # The slide prints 83 and 127 for (0, 2) and (1, 2); the actual window sums are 88 and 117.
     np.testing.assert_array_equal(out, [[91, 100, 88], [69, 91, 117], [44, 72, 74]])
+
+
+def test_no_single_changed_number_gives_the_slides_83_and_127():
+    """The slide's two odd cells are slips in its sums, not another kernel or input: no one-number change yields them."""
+    def slide_from(x, k):
+        return np.array_equal(convolve2d(x, k, stride=2), COURSE_STRIDE_SLIDE_OUTPUT)
+
+    for grid, other in ((np.array(COURSE_STRIDE_INPUT), np.array(COURSE_STRIDE_KERNEL)),
+                        (np.array(COURSE_STRIDE_KERNEL), np.array(COURSE_STRIDE_INPUT))):
+        for index in np.ndindex(grid.shape):
+            for value in range(-20, 21):
+                changed = grid.copy()
+                changed[index] = value
+                x, k = (changed, other) if grid.shape == (7, 7) else (other, changed)
+                assert not slide_from(x, k), (index, value)
 
 
 def test_course_pooling_example():

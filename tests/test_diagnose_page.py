@@ -13,7 +13,10 @@ from streamlit.testing.v1 import AppTest
 
 from core.abstention import INCONCLUSIVE, NOT_A_CHEST_XRAY, STATUS_TEXT
 from core.classes import DISPLAY_NAMES
-from core.imaging import read_image_file
+from core.imaging import decode_image, read_image_file
+from core.model_store import CARD_FILE, DEFAULT_MODEL_DIR
+from core.samples import read_sample, sample_files
+from pages.common import plain
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -108,14 +111,14 @@ def test_bad_file_is_named_and_the_others_still_get_results(xray_paths):
     files = [shared_file(xray_paths["covid19"][0]), ("notes.png", b"these are my notes, not an image"),
              shared_file(xray_paths["normal"][0])]
     at = upload(open_app(), files)
-    assert len(at.error) >= 1 and "notes.png" in at.error[0].value and "not an image file" in at.error[0].value
+    assert len(at.error) >= 1 and plain("notes.png") in at.error[0].value and "not an image file" in at.error[0].value
     table = at.dataframe[0].value
     assert list(table["File"]) == [files[0][0], files[2][0]]
     assert set(table.columns) >= {"File", "Prediction", "Confidence", "Status"}
     assert at.get("plotly_chart") and any(c.startswith("Grad-CAM for") for c in captions(at))
 
     at.selectbox(key="detail_file").set_value(files[2][0]).run()
-    assert at.subheader[-1].value == files[2][0]
+    assert at.subheader[-1].value == plain(files[2][0])
 
 
 def test_dicom_gives_the_same_prediction_as_the_png(xray_paths):
@@ -171,3 +174,30 @@ def test_viewing_aids_and_explained_class_change_only_the_display(xray_paths):
     at.selectbox(key=next(k for k in at.session_state if k.startswith("explain_"))).set_value(other).run()
     assert f"Grad-CAM for {DISPLAY_NAMES[other]}" in captions(at)
     assert chart_probabilities(at) == probabilities
+
+
+def test_the_page_says_which_populations_the_model_was_validated_on_and_what_it_has_not_seen():
+    card = json.loads((DEFAULT_MODEL_DIR / CARD_FILE).read_text())
+    note = next(e for e in open_app().expander if e.label.startswith("Who this model was validated on"))
+    populations = note.dataframe[0].value
+    by_source = card["training_data"]["by_source"]
+    assert list(populations["Source"]) == list(by_source)
+    assert list(populations["Images"]) == [s["n"] for s in by_source.values()]
+    for shown, groups in zip(populations["Age groups"], (s["age_groups"] for s in by_source.values())):
+        assert all(f"{group} {n}" in shown for group, n in groups.items())
+    text = " ".join(m.value for m in note.markdown)
+    assert f"{card['validation']['leave_one_source_out']['accuracy']:.1%}" in text
+    assert all(unseen in text for unseen in ("lateral views", "CT", "tuberculosis", "after surgery", "one to five years"))
+
+
+def test_a_sample_film_can_be_tried_without_uploading_and_gets_the_models_answer(classifier):
+    at = open_app()
+    names = at.selectbox(key="sample").options
+    assert names == list(sample_files()) and len(names) == 6
+    at.selectbox(key="sample").set_value("Adult healthy").run()
+    assert not at.exception and not at.error
+    expected = classifier.analyse(decode_image(read_sample("Adult healthy"), "sample.png").pixels)
+    shown = chart_probabilities(at)
+    assert sum(shown.values()) == pytest.approx(1.0, abs=1e-3)
+    assert shown[DISPLAY_NAMES[expected.top]] == pytest.approx(float(expected.probabilities[expected.top]), abs=1e-3)
+    assert any(plain("Adult healthy (sample).png") in h.value for h in at.subheader)

@@ -3,9 +3,11 @@ import keras
 import numpy as np
 import pytest
 
+from core.background import Stopped
 from core.convolution import KERNEL_PRESETS, convolve2d
-from core.introspection import (architecture_table, feature_maps, first_conv_kernels, kernels_as_rgb, kernels_on_grey,
-                                maximise_activation, parameter_counts, strongest_channels)
+from core.introspection import (ConvolutionOutput, architecture_table, convolution_outputs, feature_maps,
+                                first_conv_kernels, kernels_as_rgb, kernels_on_grey, maximise_activation,
+                                parameter_counts, strongest_channels)
 
 SIZE = 32
 
@@ -70,6 +72,52 @@ def test_activation_maximisation_draws_the_edges_each_filter_detects(edge_model)
     down = [np.abs(np.diff(im, axis=0)).mean() for im in images]  # change from row to row: horizontal edges
     assert across[0] > down[0]  # Sobel x wants vertical edges
     assert down[1] > across[1]  # Sobel y wants horizontal edges
+
+
+def test_activation_maximisation_reports_every_step_and_can_be_stopped(edge_model):
+    reports = []
+    maximise_activation(edge_model, "edges_relu", [0], steps=3, report=lambda *r: reports.append(r))
+    assert [(done, total) for _, done, total in reports] == [(0, 3), (1, 3), (2, 3), (3, 3)]
+    assert reports[-1][0] == "Gradient ascent: step 3 of 3"
+
+    def stop_at_step_two(text: str, done: int, total: int) -> None:
+        reports.append(done)
+        if done == 2:
+            raise Stopped
+
+    reports.clear()
+    with pytest.raises(Stopped):
+        maximise_activation(edge_model, "edges_relu", [0], steps=50, report=stop_at_step_two)
+    assert reports == [0, 1, 2]
+
+
+def mobilenet_like() -> keras.Model:
+    """A stem, one inverted-residual block named as Keras' MobileNetV2 names them, and a last 1×1 convolution."""
+    layers = keras.layers
+    pixels = keras.Input((16, 16, 3))
+    x = layers.Rescaling(1 / 127.5, -1, name="to_minus1_plus1")(pixels)
+    x = layers.Conv2D(4, 3, strides=2, padding="same", name="Conv1")(x)
+    x = layers.BatchNormalization(name="bn_Conv1")(x)
+    stem = layers.ReLU(name="Conv1_relu")(x)
+    x = layers.ReLU(name="block_1_expand_relu")(layers.BatchNormalization(name="block_1_expand_BN")(
+        layers.Conv2D(8, 1, name="block_1_expand")(stem)))
+    x = layers.ReLU(name="block_1_depthwise_relu")(layers.BatchNormalization(name="block_1_depthwise_BN")(
+        layers.DepthwiseConv2D(3, padding="same", name="block_1_depthwise")(x)))
+    x = layers.BatchNormalization(name="block_1_project_BN")(layers.Conv2D(4, 1, name="block_1_project")(x))
+    x = layers.Add(name="block_1_add")([stem, x])
+    x = layers.ReLU(name="out_relu")(layers.Conv2D(6, 1, name="Conv_1")(x))
+    return keras.Model(pixels, layers.GlobalAveragePooling2D()(x))
+
+
+def test_convolution_outputs_are_grouped_by_block_after_their_batch_norm_and_activation():
+    assert convolution_outputs(mobilenet_like()) == [
+        ConvolutionOutput("Conv1_relu", "Start", "3×3 convolution, stride 2: 4 maps of 8 × 8"),
+        ConvolutionOutput("block_1_expand_relu", "Block 1", "1×1 convolution: 4 → 8 maps (widens) · 8 × 8"),
+        ConvolutionOutput("block_1_depthwise_relu", "Block 1", "depthwise 3×3: each map filtered on its own · 8 maps of 8 × 8"),
+        ConvolutionOutput("block_1_project_BN", "Block 1", "1×1 convolution: 8 → 4 maps (narrows) · 8 × 8"),
+        ConvolutionOutput("block_1_add", "Block 1", "input added back (shortcut) · 4 maps of 8 × 8"),
+        ConvolutionOutput("out_relu", "End", "1×1 convolution: 4 → 6 maps (widens) · 8 × 8"),
+    ]
 
 
 def test_activation_maximisation_refuses_a_filter_the_layer_lacks(edge_model):

@@ -1,23 +1,33 @@
 """The Model performance page: honest cross-validated figures, and evaluation of an uploaded labelled ZIP."""
+import html
 import io
 import json
+import re
 import subprocess
 import sys
 import zipfile
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 import pytest
+from markdown_it import MarkdownIt
 from sklearn.metrics import confusion_matrix
 from streamlit.testing.v1 import AppTest
 
-from core.classes import CLASS_NAMES, DISPLAY_NAMES
+from core.classes import CLASS_NAMES, DISPLAY_NAMES, LABEL_NAMES
 from core import model_store
 from core.model_store import CARD_FILE, DEFAULT_MODEL_DIR, HISTORY_FILE, MODEL_FILE, PREDICTIONS_FILE
 
 REPO = Path(__file__).resolve().parents[1]
 PAGE = "pages/model_performance.py"
 NORMALISED = "Row-normalised (share of each true class)"
+SINGLE_SOURCE = REPO / "models" / "single_source"
+SOURCE_COLUMNS = {  # what the per-source tables show: column -> the card's figure
+    "Images": lambda f: f["n"], "Accuracy": lambda f: f["accuracy"], "COVID-19 recall": lambda f: f["covid19_recall"],
+    "Non-COVID-19 films called COVID-19": lambda f: f["non_covid19_called_covid19"],
+    "Healthy recall": lambda f: f["recall"].get("normal", {}).get("recall"), "Not a chest X-ray": lambda f: f["not_a_chest_xray"],
+}
 
 
 def open_page() -> AppTest:
@@ -33,8 +43,27 @@ def heatmaps(at: AppTest) -> list[dict]:
     return [trace for trace in traces if trace["type"] == "heatmap"]
 
 
+def card_of(model_dir: Path = DEFAULT_MODEL_DIR) -> dict:
+    return json.loads((model_dir / CARD_FILE).read_text())
+
+
+def shown_as(shown, expected: float | None) -> bool:
+    """A figure on the page is the card's (an empty cell where the card has none)."""
+    return pd.isna(shown) if expected is None else shown == pytest.approx(expected)
+
+
+def shown(markdown: str) -> str:
+    """What a viewer reads: the markdown rendered, its tags dropped."""
+    return html.unescape(re.sub(r"<[^>]+>", "", MarkdownIt().render(markdown))).strip()
+
+
+def tab(at: AppTest, label: str):
+    return next(t for t in at.tabs if t.label == label)
+
+
 def stored_predictions() -> tuple[np.ndarray, np.ndarray, list[str]]:
-    rows = json.loads((DEFAULT_MODEL_DIR / PREDICTIONS_FILE).read_text())
+    """The stored predictions of the images with a class label (the 4-class views leave coarse labels out)."""
+    rows = [r for r in json.loads((DEFAULT_MODEL_DIR / PREDICTIONS_FILE).read_text()) if r["true"] in CLASS_NAMES]
     y_true = np.array([CLASS_NAMES.index(r["true"]) for r in rows])
     y_pred = np.array([np.argmax([r["probabilities"][name] for name in CLASS_NAMES]) for r in rows])
     return y_true, y_pred, [r["path"] for r in rows]
@@ -94,7 +123,7 @@ def test_an_uploaded_zip_gives_the_matrix_that_core_evaluate_gives_on_the_same_f
     at.file_uploader[0].upload("mine.zip", labelled_zip(members), "application/zip")
     at.run()
     assert not at.exception and not at.error, [e.value for e in at.error]
-    assert heatmaps(at)[1]["z"] == json.loads(cli.stdout)["confusion_matrix"]
+    assert heatmaps(at)[-1]["z"] == json.loads(cli.stdout)["confusion_matrix"]
     assert any(m.label == "Images evaluated" and m.value == str(len(members)) for m in at.metric)
     assert at.get("download_button")
 
@@ -108,7 +137,7 @@ def test_a_bad_zip_gets_a_clear_message(page, members, message):
     page.file_uploader[0].upload("bad.zip", labelled_zip(members), "application/zip")
     page.run()
     assert not page.exception
-    assert any(message in e.value and "bad.zip" in e.value for e in page.error), [e.value for e in page.error]
+    assert any(message in shown(e.value) and "bad.zip" in shown(e.value) for e in page.error), [e.value for e in page.error]
     page.file_uploader[0].clear()
 
 
@@ -126,21 +155,91 @@ def test_several_models_are_compared_side_by_side_and_each_can_be_picked(tmp_pat
     table = at.dataframe[0].value
     assert list(table["Model"]) == ["default", "small_cnn"]
     assert table.loc[1, "CV accuracy"] == "50.0% ± 10.0%"
+    loso = card.get("validation", {}).get("leave_one_source_out", {}).get("accuracy")
+    assert table.loc[0, "Accuracy on sources left out"] == ("–" if loso is None else f"{loso:.1%}")
     assert table.loc[0, "Parameters"] == model_store.load_model(DEFAULT_MODEL_DIR).model.count_params()
     at.selectbox[0].set_value(other).run()
     assert not at.exception and heatmaps(at)
     assert any(f"small_cnn has no {HISTORY_FILE}" in i.value for i in at.info)
 
 
-def test_a_server_folder_is_evaluated_and_a_missing_one_named(xray_paths, tmp_path):
+def test_a_server_folder_is_evaluated_and_a_missing_one_named(xray_paths, tmp_path, monkeypatch):
     for folder, paths in xray_paths.items():
         (tmp_path / folder).mkdir()
         (tmp_path / folder / paths[0].name).symlink_to(paths[0])
+    monkeypatch.setenv("CXR_DATA_ROOTS", str(tmp_path))
     at = open_page()
     at.radio(key="own_source").set_value("Folder on this server").run()
     at.text_input(key="own_folder").input(str(tmp_path / "nowhere")).run()
     at.button(key="own_evaluate").click().run()
-    assert any(f"{tmp_path / 'nowhere'}: no such folder" in e.value for e in at.error), [e.value for e in at.error]
+    assert [shown(e.value) for e in at.error] == ["Cannot evaluate that folder: no such folder inside the allowed folders."]
     at.text_input(key="own_folder").input(str(tmp_path)).run()
     at.button(key="own_evaluate").click().run()
     assert not at.error and any(m.label == "Images evaluated" and m.value == str(len(xray_paths)) for m in at.metric)
+
+
+def test_the_by_source_view_shows_one_row_per_source_with_the_cards_figures(page):
+    validation = card_of()["validation"]
+    view = tab(page, "By source")
+    tables = [d.value for d in view.dataframe if "Source" in d.value and "Accuracy" in d.value]
+    assert len(tables) == 2
+    assert any(m.value.startswith("**Grouped folds**") for m in view.markdown)
+    assert any(m.value.startswith("**Left out**") and "never saw that source" in m.value for m in view.markdown)
+    for table, run in zip(tables, ("grouped_cv", "leave_one_source_out")):
+        per_source = validation[run]["per_source"]
+        assert list(table["Source"]) == list(per_source)
+        for row, figures in zip(table.to_dict("records"), per_source.values()):
+            assert all(shown_as(row[column], figure(figures)) for column, figure in SOURCE_COLUMNS.items()), (run, row)
+
+
+def test_one_sources_matrix_left_out_has_a_row_for_pneumonia_of_unknown_type(page):
+    rows = json.loads((DEFAULT_MODEL_DIR / PREDICTIONS_FILE).read_text())
+    source = rows[-1]["source"]
+    page.selectbox(key="source_pick").set_value(source).run()
+    page.radio(key="source_run").set_value("Left out").run()
+    mine = [r for r in rows if r["source"] == source]
+    y_true = [LABEL_NAMES.index(r["true"]) for r in mine]
+    y_pred = [int(np.argmax([r["left_out_probabilities"][name] for name in CLASS_NAMES])) for r in mine]
+    matrix = heatmaps(page)[1]
+    assert matrix["y"] == [*DISPLAY_NAMES, "Pneumonia (type unknown)"] and matrix["x"] == list(DISPLAY_NAMES)
+    assert matrix["z"] == confusion_matrix(y_true, y_pred, labels=range(len(LABEL_NAMES)))[:, :len(CLASS_NAMES)].tolist()
+
+
+def test_the_shortcut_audit_and_the_aims_are_the_cards(page):
+    validation = card_of()["validation"]
+    audit, view = validation["source_audit"], tab(page, "By source")
+    metrics = {m.label: m for m in view.metric}
+    assert metrics["Source told from the features"].value == f"{audit['source_balanced_accuracy']:.1%}"
+    assert metrics["Source told from the features"].delta == f"chance {audit['source_chance']:.1%}"
+    assert metrics["Class told from the features"].value == f"{audit['class_balanced_accuracy']:.1%}"
+    aims = next(d.value for d in view.dataframe if "Met" in d.value)
+    assert list(aims["Where"]) == [a["where"] for a in validation["aims"]]
+    assert list(aims["Aim"]) == [a["aim"] for a in validation["aims"]]
+    assert all(shown_as(shown, a["value"]) for shown, a in zip(aims["Value"], validation["aims"]))
+    assert list(aims["Met"]) == [{True: "yes", False: "no", None: "not measured"}[a["met"]] for a in validation["aims"]]
+
+
+def test_the_sidebar_headline_is_the_accuracy_on_sources_it_never_saw():
+    card = card_of()
+    headline = open_page().sidebar.metric[0]  # AppTest keeps the sidebar of a page's first run only
+    assert headline.label == "Accuracy on sources it never saw"
+    assert headline.value == f"{card['validation']['leave_one_source_out']['accuracy']:.1%}"
+    assert f"{card['cross_validation']['accuracy']['mean']:.1%}" in headline.help
+
+
+def test_the_sidebar_falls_back_to_cross_validated_accuracy_without_sources(monkeypatch):
+    from pages import common
+    monkeypatch.setattr(common, "DEFAULT_MODEL_DIR", SINGLE_SOURCE)
+    headline = open_page().sidebar.metric[0]
+    assert headline.label == "Cross-validated accuracy"
+    assert headline.value == f"{card_of(SINGLE_SOURCE)['cross_validation']['accuracy']['mean']:.1%}"
+
+
+def test_the_single_source_exhibit_is_flagged_and_not_validated_across_sources(page):
+    page.selectbox[0].set_value(SINGLE_SOURCE).run()
+    assert not page.exception
+    assert card_of(SINGLE_SOURCE)["exhibit"] in [w.value for w in page.warning]
+    assert any("single_source was not validated across sources" in i.value for i in tab(page, "By source").info)
+    table = page.dataframe[0].value.set_index("Model")
+    assert table.loc["single_source", "Accuracy on sources left out"] == "–"
+    page.selectbox[0].set_value(DEFAULT_MODEL_DIR).run()

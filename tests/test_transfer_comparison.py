@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 
 from core import transfer_comparison
+from core.background import Stopped
 from core.classes import CLASS_NAMES
 from core.dataset import labels_of, scan_dataset, stratified_holdout
 from core.live_training import TEST_FRACTION, TrainingConfig
@@ -14,13 +15,28 @@ from core.transfer_comparison import WeightsUnavailableError, compare
 PER_CLASS = 6
 
 
-def test_both_approaches_are_scored_on_the_same_test_images(dataset_dir: Path, tmp_path: Path):
-    for name in CLASS_NAMES:  # a small class-per-folder set of links to the shared X-rays
+@pytest.fixture
+def small_folder(dataset_dir: Path, tmp_path: Path) -> Path:
+    """A small class-per-folder set of links to the shared X-rays."""
+    for name in CLASS_NAMES:
         (tmp_path / name).mkdir()
         for path in sorted((dataset_dir / name).iterdir())[:PER_CLASS]:
             os.symlink(path, tmp_path / name / path.name)
+    return tmp_path
+
+
+def test_both_approaches_are_scored_on_the_same_test_images(small_folder: Path):
+    tmp_path = small_folder
     config = TrainingConfig(epochs=2, batch_size=8, filters=(4,))
-    result = compare(str(tmp_path), scratch_size=32, config=config)
+    reports = []
+    result = compare(str(tmp_path), scratch_size=32, config=config, report=lambda *r: reports.append(r))
+
+    texts = [text for text, _, _ in reports]
+    assert texts[0] == "Step 1 of 3 · reading X-ray 1 of 24" and ("Step 1 of 3 · reading X-ray 24 of 24", 24, 24) in reports
+    assert "Step 2 of 3 · MobileNetV2 turns the X-rays into features: batch 1 of 1" in texts
+    assert reports[-1] == ("Step 3 of 3 · training the small CNN from scratch: epoch 2 of 2", 2, 2)
+    stages = [text.split(" · ")[0] for text in texts]
+    assert stages == sorted(stages)  # the bar moves through the steps in order, never back
 
     labels = labels_of(scan_dataset(tmp_path))
     train, test = stratified_holdout(labels, TEST_FRACTION, config.seed)
@@ -42,3 +58,16 @@ def test_missing_imagenet_weights_get_a_message_that_says_where_to_put_them(tmp_
     monkeypatch.setenv("KERAS_HOME", str(tmp_path))
     with pytest.raises(WeightsUnavailableError, match=f"not in the Keras cache \\({tmp_path}/models\\)"):
         transfer_comparison.imagenet_extractor(224)
+
+
+def test_a_stop_during_feature_extraction_ends_the_comparison_there(small_folder: Path):
+    seen = []
+
+    def report(text: str, done: int, total: int) -> None:
+        seen.append(text)
+        if "features: batch" in text:
+            raise Stopped
+
+    with pytest.raises(Stopped):
+        compare(str(small_folder), scratch_size=32, config=TrainingConfig(epochs=2, batch_size=8, filters=(4,)), report=report)
+    assert not any("small CNN" in text for text in seen)

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from PIL import Image
 
 from core import zip_dataset
 from core.classes import CLASS_NAMES
@@ -36,27 +37,26 @@ def write_folder(root: Path, members: dict[str, bytes]) -> Path:
 
 
 def test_a_zip_reads_like_the_same_files_in_a_folder(shared_members, tmp_path):
-    progress = []
-    images, unreadable = read_labelled_zip(make_zip(shared_members, zipfile.ZIP_DEFLATED), lambda d, t: progress.append((d, t)))
-    expected, _ = read_labelled_folder(str(write_folder(tmp_path, shared_members)))
-    assert unreadable == []
-    assert [(im.name, im.label) for im in images] == [(im.name, im.label) for im in expected]
+    images = read_labelled_zip(make_zip(shared_members, zipfile.ZIP_DEFLATED))
+    expected = list(read_labelled_folder(str(write_folder(tmp_path, shared_members))))
+    assert len(images) == len(shared_members)
+    assert [(im.name, im.label, im.error) for im in images] == [(im.name, im.label, "") for im in expected]
     assert all(np.array_equal(a.pixels, b.pixels) for a, b in zip(images, expected))
-    assert progress[-1] == (len(shared_members), len(shared_members))
 
 
 def test_one_enclosing_folder_and_macos_extras_are_ignored(shared_members):
     members = {f"my_xrays/{name}": data for name, data in shared_members.items()}
     members |= {"__MACOSX/my_xrays/covid19/._a.png": b"junk", "my_xrays/.DS_Store": b"junk", "my_xrays/README.txt": b"notes"}
-    images, _ = read_labelled_zip(make_zip(members))
+    images = read_labelled_zip(make_zip(members))
     assert sorted(im.name for im in images) == sorted(shared_members)
 
 
 def test_an_unreadable_image_is_listed_and_the_rest_evaluated(shared_members):
-    images, unreadable = read_labelled_zip(make_zip({**shared_members, "normal/broken.png": b"\x89PNG\r\n\x1a\n garbage"}))
-    assert len(images) == len(shared_members)
-    assert [u["file"] for u in unreadable] == ["normal/broken.png"]
-    assert "normal/broken.png" in unreadable[0]["error"]
+    images = list(read_labelled_zip(make_zip({**shared_members, "normal/broken.png": b"\x89PNG\r\n\x1a\n garbage"})))
+    unreadable = [im for im in images if im.pixels is None]
+    assert len(images) - len(unreadable) == len(shared_members)
+    assert [u.name for u in unreadable] == ["normal/broken.png"]
+    assert "normal/broken.png" in unreadable[0].error
 
 
 @pytest.mark.parametrize("member", ["../evil.png", "/etc/evil.png", "covid19/../../evil.png", "C:/evil.png", "..\\evil.png"])
@@ -109,14 +109,32 @@ def test_a_member_whose_header_understates_its_size_is_never_inflated_in_full():
     archive = archive.replace(struct.pack("<I", 50 * 2**20), struct.pack("<I", 1000))  # local and central headers lie
     tracemalloc.start()
     try:
-        images, unreadable = read_labelled_zip(bytes(archive))
+        [image] = read_labelled_zip(bytes(archive))
         peak = tracemalloc.get_traced_memory()[1]
     finally:
         tracemalloc.stop()
-    assert images == [] and "covid19/a.png: the ZIP entry cannot be read" in unreadable[0]["error"]
+    assert image.pixels is None and "covid19/a.png: the ZIP entry cannot be read" in image.error
     assert peak < 5 * 2**20
 
 
 def test_a_compression_method_that_cannot_be_bounded_is_refused(shared_members):
     with pytest.raises(ZipDatasetError, match="unsupported compression method"):
         read_labelled_zip(make_zip(shared_members, zipfile.ZIP_BZIP2))
+
+
+def test_a_small_zip_of_huge_blank_images_is_refused_by_its_decoded_pixels():
+    buffer = io.BytesIO()
+    Image.fromarray(np.zeros((7745, 7745), np.uint8)).save(buffer, "PNG")  # 60 million pixels in about 60 KB
+    members = {f"{CLASS_NAMES[i % 4]}/blank_{i}.png": buffer.getvalue() for i in range(60)}
+    data = make_zip(members)
+    assert len(data) < 5 * 2**20
+    images = read_labelled_zip(data)  # every member passes the archive's checks...
+    tracemalloc.start()
+    try:
+        with pytest.raises(ZipDatasetError, match="images add up to more than 500 million pixels when decoded"):
+            for _ in images:  # ...but decoding them one at a time stops at the budget
+                pass
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert peak < 400 * 2**20  # about two images' pixels at a time, not sixty
