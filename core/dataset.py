@@ -8,7 +8,7 @@ from sklearn.model_selection import StratifiedKFold, train_test_split
 
 from core.classes import CLASS_NAMES
 from core.imaging import SUPPORTED_EXTENSIONS, ImageDecodeError, read_image_file
-from core.preprocess import to_model_input
+from core.preprocess import NO_NORMALISATION, to_model_input
 
 Progress = Callable[[int, int], None]  # (done, total)
 
@@ -49,12 +49,14 @@ def scan_dataset(root: str | Path) -> list[Sample]:
     return samples
 
 
-def load_images(samples: list[Sample], img_size: int, progress: Progress | None = None) -> np.ndarray:
-    """Decode and resize every sample to (N, size, size, 3) float32; one unreadable file fails the load, naming it."""
+def load_images(samples: list[Sample], img_size: int, progress: Progress | None = None,
+                intensity: str = NO_NORMALISATION) -> np.ndarray:
+    """Decode, resize and normalise every sample to (N, size, size, 3) float32; one unreadable file fails the load,
+    naming it."""
     images, errors = [], []
     for i, sample in enumerate(samples):
         try:
-            images.append(to_model_input(read_image_file(sample.path).pixels, img_size))
+            images.append(to_model_input(read_image_file(sample.path).pixels, img_size, intensity))
         except ImageDecodeError as err:
             errors.append(f"{sample.relative_path}: {err}")
         if progress:

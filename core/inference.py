@@ -17,7 +17,7 @@ from core.backbones import CAM_LAYER, FEATURES_NAME
 from core.classes import CLASS_NAMES, DISPLAY_NAMES
 from core.model_store import DEFAULT_MODEL_DIR, LoadedModel, load_model
 from core.ood import OodDetector
-from core.preprocess import to_model_input
+from core.preprocess import NO_NORMALISATION, to_model_input
 
 
 @dataclass
@@ -61,6 +61,7 @@ class Classifier:
     def __init__(self, loaded: LoadedModel):
         self.loaded, self.model, self.card = loaded, loaded.model, loaded.card
         self.input_size: int = self.card["input_size"]
+        self.intensity: str = self.card.get("intensity", NO_NORMALISATION)  # cards before intensity normalisation had none
         self.temperature: float = self.card.get("calibration", {}).get("temperature", 1.0)
         self.threshold: float = self.card["threshold"]
         self.cam_layer: str = CAM_LAYER[self.card["backbone"]]
@@ -103,7 +104,7 @@ class Classifier:
         return probabilities, status, ood_score
 
     def model_input(self, pixels: np.ndarray) -> np.ndarray:
-        return to_model_input(pixels, self.input_size)
+        return to_model_input(pixels, self.input_size, self.intensity)
 
     def analyse(self, pixels: np.ndarray, explain_class: int | None = None, threshold: float | None = None) -> Analysis:
         """Probabilities, status and Grad-CAM (of explain_class, default the top class) for one greyscale image."""

@@ -1,8 +1,10 @@
 """Train a small CNN while a page watches: data sets, the network, a per-epoch callback, and a background run.
 
 Data are split once, seeded and stratified: a test set that training never sees, and a validation set that the
-curves show each epoch. Nothing here imports streamlit; a page polls a LiveRun for its progress.
+curves show each epoch. Nothing here imports streamlit; a page polls a LiveRun for its progress, and may pause,
+resume or stop it. A finished network can be tried on any image and handed out as a .keras file.
 """
+import tempfile
 import threading
 import time
 from collections.abc import Callable
@@ -27,6 +29,7 @@ OPTIMIZERS: dict[str, type[keras.optimizers.Optimizer]] = {
 TEST_FRACTION = 0.2  # of all images, never used for training or for the curves
 VALIDATION_FRACTION = 0.2  # of the rest, shown as the validation curve
 MIN_PER_CLASS = 5  # enough for a stratified test and validation split
+MAX_PAUSE_S = 30 * 60  # a run paused this long (its tab closed, say) stops by itself instead of waiting forever
 
 
 @dataclass(frozen=True)
@@ -101,24 +104,33 @@ History = dict[str, list[float]]
 
 
 class LiveProgress(keras.callbacks.Callback):
-    """Hands the history so far to `on_epoch` after every epoch, and stops training once `should_stop()` is true."""
+    """Hands the history so far to `on_epoch` after every epoch, and stops training once `should_stop()` is true.
+
+    `should_stop` is asked after every batch and may block (a paused run); `held_s` adds up the time it took.
+    """
 
     def __init__(self, on_epoch: Callable[[History], None] | None = None, should_stop: Callable[[], bool] | None = None):
         super().__init__()
         self.on_epoch, self.should_stop = on_epoch, should_stop
         self.history: History = {}
+        self.held_s = 0.0
+
+    def _check_stop(self) -> None:
+        if self.should_stop:
+            start = time.perf_counter()
+            if self.should_stop():
+                self.model.stop_training = True  # Keras ends the epoch after this batch
+            self.held_s += time.perf_counter() - start
 
     def on_train_batch_end(self, batch: int, logs: dict | None = None) -> None:
-        if self.should_stop and self.should_stop():
-            self.model.stop_training = True  # Keras ends the epoch after this batch
+        self._check_stop()
 
     def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
         for key, value in (logs or {}).items():
             self.history.setdefault(key, []).append(float(value))
         if self.on_epoch:
             self.on_epoch({k: list(v) for k, v in self.history.items()})
-        if self.should_stop and self.should_stop():
-            self.model.stop_training = True
+        self._check_stop()
 
 
 @dataclass
@@ -131,10 +143,13 @@ class RunResult:
     confusion: np.ndarray  # rows: true class, columns: predicted
     class_names: tuple[str, ...]
     parameters: int
-    seconds: float
+    seconds: float  # training time, pauses left out
     stopped: bool
     n_train: int
     n_test: int
+    model: keras.Model = field(repr=False, compare=False)
+    test_x: np.ndarray = field(repr=False, compare=False)  # the held-out images, to try the network on
+    test_y: np.ndarray = field(repr=False, compare=False)
 
     @property
     def epochs_run(self) -> int:
@@ -154,25 +169,56 @@ def train_live(data: LabelledArrays, config: TrainingConfig, on_epoch: Callable[
     start = time.perf_counter()
     model.fit(data.x[train], data.y[train], batch_size=config.batch_size, epochs=config.epochs,
               validation_data=(data.x[val], data.y[val]), verbose=0, callbacks=[progress])
-    seconds = time.perf_counter() - start
+    seconds = time.perf_counter() - start - progress.held_s
     predicted = model.predict(data.x[test], batch_size=256, verbose=0).argmax(axis=1)
     labels = list(range(len(data.class_names)))
     return RunResult(
         data.name, config, progress.history, float(np.mean(predicted == data.y[test])),
         confusion_matrix(data.y[test], predicted, labels=labels), data.class_names, model.count_params(),
         seconds, len(progress.history.get("loss", [])) < config.epochs, len(train), len(test),
+        model, data.x[test], data.y[test],
     )
+
+
+def image_for_network(pixels: np.ndarray, shape: tuple[int, int], invert: bool = False) -> np.ndarray:
+    """A decoded uint8 (H, W) greyscale image as a live network reads it: (h, w, 1) in [0, 1], resized as the
+    training X-rays were, and inverted on request (the digits are light ink on a dark ground)."""
+    x = cv2.resize(pixels, (shape[1], shape[0]), interpolation=cv2.INTER_AREA).astype(np.float32) / 255.0
+    return (1.0 - x if invert else x)[..., None]
+
+
+def probabilities(model: keras.Model, image: np.ndarray) -> np.ndarray:
+    """The network's probability for each class, for one (h, w, 1) image."""
+    return keras.ops.convert_to_numpy(model(image[None].astype(np.float32), training=False))[0]
+
+
+def keras_file(model: keras.Model) -> bytes:
+    """The network as the bytes of a .keras file, to download."""
+    # Keras's public saving API takes only a path ending in .keras, so the file is written in a private temporary
+    # folder that is deleted, with the file, as soon as its bytes are read: nothing is left on disk.
+    with tempfile.TemporaryDirectory(prefix="live_cnn_") as folder:
+        path = Path(folder) / "small_cnn.keras"
+        model.save(path)
+        return path.read_bytes()
+
+
+def _set_event() -> threading.Event:
+    event = threading.Event()
+    event.set()
+    return event
 
 
 @dataclass
 class LiveRun:
-    """A training run in a background thread, so the page stays responsive; poll `history` and `done`."""
+    """A training run in a background thread, so the page stays responsive; poll `history` and `done`, and pause,
+    resume or stop it between batches."""
     data: LabelledArrays
     config: TrainingConfig
     history: History = field(default_factory=dict)
     result: RunResult | None = None
     error: str | None = None
     _stop: threading.Event = field(default_factory=threading.Event, repr=False)
+    _going: threading.Event = field(default_factory=_set_event, repr=False)  # cleared while paused
     _thread: threading.Thread | None = field(default=None, repr=False)
 
     def start(self) -> "LiveRun":
@@ -182,16 +228,34 @@ class LiveRun:
 
     def _run(self) -> None:
         try:
-            self.result = train_live(self.data, self.config, self._record, self._stop.is_set)
+            self.result = train_live(self.data, self.config, self._record, self._should_stop)
         except Exception as err:  # shown on the page instead of dying silently in the thread
             self.error = f"training failed: {type(err).__name__}: {err}"
 
     def _record(self, history: History) -> None:
         self.history = history
 
+    def _should_stop(self) -> bool:
+        """Asked after every batch: waits here while the run is paused, then says whether to stop."""
+        if not self._going.wait(MAX_PAUSE_S):
+            self._stop.set()
+        return self._stop.is_set()
+
+    def pause(self) -> None:
+        """Hold the run after the current batch, until `resume` or `stop`."""
+        self._going.clear()
+
+    def resume(self) -> None:
+        self._going.set()
+
     def stop(self) -> None:
-        """Ask the run to stop after the current batch."""
+        """Ask the run to stop after the current batch (a paused run stops at once)."""
         self._stop.set()
+        self._going.set()
+
+    @property
+    def paused(self) -> bool:
+        return not self._going.is_set()
 
     @property
     def stopping(self) -> bool:

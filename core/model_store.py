@@ -75,3 +75,13 @@ def list_model_dirs(root: str | Path = DEFAULT_MODEL_DIR.parent) -> list[Path]:
     """Model folders under models/, the default first."""
     found = sorted(p.parent for p in Path(root).glob(f"*/{CARD_FILE}"))
     return sorted(found, key=lambda p: (p.name != "default", p.name))
+
+
+def model_identity(card: dict) -> str:
+    """Which model gave a result: its name, training date and the start of its weights' SHA-256."""
+    return f"{card.get('name', '?')}, trained {card.get('trained_at', '?')}, SHA-256 {card.get('model_sha256', '?')[:12]}"
+
+
+def training_hashes(card: dict) -> frozenset[str]:
+    """SHA-256 of every file the model was trained on (empty when the card does not list them)."""
+    return frozenset(entry["sha256"] for entry in card.get("training_files", []))

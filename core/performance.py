@@ -137,25 +137,35 @@ def report_table(p: Predictions) -> tuple[pd.DataFrame, pd.DataFrame | None, pd.
     return pooled, as_frame(stacked.mean(axis=0)), as_frame(stacked.std(axis=0))
 
 
-def roc_curves(p: Predictions) -> dict[int, tuple[np.ndarray, np.ndarray, float]]:
-    """One-vs-rest (false positive rate, true positive rate, AUC) per class that has both positives and negatives."""
+@dataclass(frozen=True)
+class Curve:
+    """One class against the rest: the points of a curve, the probability threshold behind each, and its area."""
+    x: np.ndarray
+    y: np.ndarray
+    thresholds: np.ndarray  # inf where no case is called positive
+    area: float
+
+
+def roc_curves(p: Predictions) -> dict[int, Curve]:
+    """One-vs-rest ROC (x false positive rate, y true positive rate, area AUC) per class with positives and negatives."""
     curves = {}
     for k in LABELS:
         positive = p.y_true == k
         if positive.any() and not positive.all():
-            fpr, tpr, _ = roc_curve(positive, p.probabilities[:, k])
-            curves[k] = (fpr, tpr, float(auc(fpr, tpr)))
+            fpr, tpr, thresholds = roc_curve(positive, p.probabilities[:, k])
+            curves[k] = Curve(fpr, tpr, thresholds, float(auc(fpr, tpr)))
     return curves
 
 
-def pr_curves(p: Predictions) -> dict[int, tuple[np.ndarray, np.ndarray, float]]:
-    """One-vs-rest (recall, precision, average precision) per class that has positives."""
+def pr_curves(p: Predictions) -> dict[int, Curve]:
+    """One-vs-rest precision-recall (x recall, y precision, area average precision) per class that has positives."""
     curves = {}
     for k in LABELS:
         positive = p.y_true == k
         if positive.any():
-            precision, recall, _ = precision_recall_curve(positive, p.probabilities[:, k])
-            curves[k] = (recall, precision, float(average_precision_score(positive, p.probabilities[:, k])))
+            precision, recall, thresholds = precision_recall_curve(positive, p.probabilities[:, k])
+            curves[k] = Curve(recall, precision, np.append(thresholds, np.inf),  # the last point calls nothing positive
+                              float(average_precision_score(positive, p.probabilities[:, k])))
     return curves
 
 

@@ -9,6 +9,7 @@ from tf_keras_vis.utils.model_modifiers import ReplaceToLinear
 from tf_keras_vis.utils.scores import CategoricalScore
 
 METHODS = {"gradcam": "Grad-CAM", "gradcam++": "Grad-CAM++", "scorecam": "Score-CAM"}
+HEATMAP_COLOURS = cv2.COLORMAP_JET  # blue (little) to red (most)
 SCORECAM_MAX_CHANNELS = 64  # "Faster Score-CAM": only the most active channels, so it runs in seconds on a CPU
 
 
@@ -44,6 +45,12 @@ def overlay(pixels: np.ndarray, cam: np.ndarray, opacity: float = 0.4) -> np.nda
     """Blend a [0, 1] map, coloured with OpenCV's JET colormap (red = strong), over a greyscale image; RGB uint8."""
     height, width = pixels.shape[:2]
     heat = cv2.resize((cam * 255).astype(np.uint8), (width, height), interpolation=cv2.INTER_LINEAR)
-    coloured = cv2.cvtColor(cv2.applyColorMap(heat, cv2.COLORMAP_JET), cv2.COLOR_BGR2RGB)
+    coloured = cv2.cvtColor(cv2.applyColorMap(heat, HEATMAP_COLOURS), cv2.COLOR_BGR2RGB)
     base = cv2.cvtColor(pixels, cv2.COLOR_GRAY2RGB) if pixels.ndim == 2 else pixels
     return cv2.addWeighted(coloured, float(opacity), base, 1.0 - float(opacity), 0.0)
+
+
+def colour_scale(width: int = 256, height: int = 12) -> np.ndarray:
+    """The heatmap's colours from 0 (left) to 1 (right), as an RGB uint8 strip."""
+    ramp = np.tile(np.linspace(0, 255, width).astype(np.uint8), (height, 1))
+    return cv2.cvtColor(cv2.applyColorMap(ramp, HEATMAP_COLOURS), cv2.COLOR_BGR2RGB)

@@ -13,6 +13,8 @@ from core.classes import CLASS_NAMES
 
 CENTRE_X, CENTRE_Y = (0.15, 0.85), (0.10, 0.90)
 CENTRAL_AREA = (CENTRE_X[1] - CENTRE_X[0]) * (CENTRE_Y[1] - CENTRE_Y[0])
+LUNG_SHARE_FLOOR = 0.5  # one image's map with less of its mass in the lung box looked mostly elsewhere
+OUTSIDE_WARNING = "The network looked mostly outside the lungs: read this result with care."
 
 
 def central_mass(cam: np.ndarray) -> float:
@@ -20,6 +22,14 @@ def central_mass(cam: np.ndarray) -> float:
     height, width = cam.shape
     box = cam[int(CENTRE_Y[0] * height):int(CENTRE_Y[1] * height), int(CENTRE_X[0] * width):int(CENTRE_X[1] * width)]
     return float(box.sum() / (cam.sum() + 1e-12))
+
+
+def looked_outside_lungs(cam: np.ndarray) -> bool:
+    """True when most of one image's map lies outside the lung box, or its peak does (a border, marker or label)."""
+    height, width = cam.shape
+    row, column = np.unravel_index(np.argmax(cam), cam.shape)
+    peak_inside = CENTRE_Y[0] <= row / height < CENTRE_Y[1] and CENTRE_X[0] <= column / width < CENTRE_X[1]
+    return central_mass(cam) < LUNG_SHARE_FLOOR or not peak_inside
 
 
 def central_mass_of_images(model: keras.Model, cam_layer: str, images: np.ndarray, batch_size: int = 16) -> np.ndarray:

@@ -30,10 +30,10 @@ from core.backbones import (BACKBONES, CAM_LAYER, DEFAULT_BACKBONE, FEATURE_LAYE
                             attach_head, build_feature_extractor, build_head)
 from core.classes import CLASSES, CLASS_NAMES, LABEL_NAMES, target_sets
 from core.dataset import DatasetError, Sample, labels_of, load_images, scan_dataset
-from core.imaging import read_image_file
 from core.manifest import grouped_folds, has_manifest, read_manifest, source_splits
 from core.metrics import classification_summary, mean_and_std
 from core.model_store import HISTORY_FILE, PREDICTIONS_FILE, save_model, sha256_of, write_json
+from core.preprocess import CLAHE, INTENSITY_METHODS
 
 DEFAULT_IMG_SIZE = {"mobilenet_v2": 224, "resnet50": 224, "small_cnn": 96}
 DEFAULT_EPOCHS = {"mobilenet_v2": 40, "resnet50": 40, "small_cnn": 30}
@@ -110,6 +110,7 @@ class Recipe:
     restyled_copies: int = 2  # extra copies of each image, restyled as another source might make it (frozen backbones)
     balanced: bool = True  # each label weighs the same, and each source within a label
     coarse_label: bool = True  # train on pneumonia_unspecified with the set loss, else leave those images out
+    intensity: str = CLAHE  # per-image intensity normalisation before the network (core/preprocess.py)
 
     def describe(self) -> dict:
         return {
@@ -118,6 +119,7 @@ class Recipe:
                     if self.coarse_label else "cross-entropy; images with a coarse label left out",
             "sample_weights": "each label weighs the same, and each source within a label" if self.balanced else "none",
             "feature_copies": "plain, mirrored" + (f", {self.restyled_copies} restyled as by another source" if self.restyled_copies else ""),
+            "intensity_normalisation": "CLAHE on each image before the network" if self.intensity == CLAHE else self.intensity,
             **asdict(self),
         }
 
@@ -288,7 +290,9 @@ def build_card(args: argparse.Namespace, samples: list[Sample], labels: np.ndarr
         "backbone": args.backbone,
         "classes": [{"name": c.name, "display": c.display} for c in CLASSES],
         "input_size": args.img_size,
-        "input": "raw 0-255 greyscale pixels replicated to 3 channels, resized to a square; normalisation is inside the model",
+        "input": "0-255 greyscale pixels resized to a square, intensity-normalised as `intensity` says, replicated to 3 "
+                 "channels; scaling to the backbone's range is inside the model",
+        "intensity": recipe.intensity,
         "training_data": {
             "source": str(Path(args.data_dir)),
             "n": len(samples),
@@ -342,6 +346,8 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     parser.add_argument("--folds", type=int, default=5, help="cross-validation folds (at least 2)")
     parser.add_argument("--restyled-copies", type=int, default=Recipe.restyled_copies,
                         help="extra training copies of each image restyled as another source might make it (frozen backbones)")
+    parser.add_argument("--intensity", choices=INTENSITY_METHODS, default=Recipe.intensity,
+                        help="per-image intensity normalisation before the network (default: clahe)")
     parser.add_argument("--seed", type=int, default=42)
     args = parser.parse_args(argv)
     args.epochs = args.epochs or DEFAULT_EPOCHS[args.backbone]
@@ -367,9 +373,9 @@ def train(args: argparse.Namespace) -> dict:
     if np.bincount(labels[labels < N_CLASSES], minlength=N_CLASSES).min() < args.folds:
         raise DatasetError(f"{args.data_dir}: every class needs at least {args.folds} images for {args.folds}-fold cross-validation")
     print(f"loading {len(samples)} images at {args.img_size}x{args.img_size}", flush=True)
-    recipe = Recipe(restyled_copies=args.restyled_copies if args.backbone != "small_cnn" else 0)
-    trainer = Trainer(args.backbone, load_images(samples, args.img_size), labels, np.array([s.source for s in samples]),
-                      args.epochs, args.seed, recipe)
+    recipe = Recipe(restyled_copies=args.restyled_copies if args.backbone != "small_cnn" else 0, intensity=args.intensity)
+    images = load_images(samples, args.img_size, intensity=recipe.intensity)
+    trainer = Trainer(args.backbone, images, labels, np.array([s.source for s in samples]), args.epochs, args.seed, recipe)
     folds = grouped_folds(labels, list(patients), args.folds, args.seed)
     oof, fold_of, histories, shortcut_checks = cross_validate(trainer, folds)
     probe = linear_probe_baseline(trainer, folds)

@@ -4,6 +4,7 @@ The archive is refused as a whole, with a message naming the cause, when it is t
 bomb, holds a member that points outside it (zip-slip) or an unknown class folder, or when its images decode to
 more pixels in all than MAX_ARCHIVE_PIXELS. A single image that does not decode is listed as unreadable, as `core.evaluate.read_labelled_folder` does for a folder.
 """
+import hashlib
 import io
 import zipfile
 import zlib
@@ -104,7 +105,8 @@ def _decode_members(data: bytes, members: list[tuple[int, str, zipfile.ZipInfo]]
     with zipfile.ZipFile(io.BytesIO(data)) as archive:
         for label, name, info in members:
             try:
-                pixels = decode_image(_read_member(archive, info), name).pixels
+                data = _read_member(archive, info)
+                pixels = decode_image(data, name).pixels
             except ImageDecodeError as err:
                 yield LabelledImage(name, label, None, str(err))
                 continue
@@ -115,7 +117,7 @@ def _decode_members(data: bytes, members: list[tuple[int, str, zipfile.ZipInfo]]
             if decoded_pixels > MAX_ARCHIVE_PIXELS:
                 raise ZipDatasetError(f"the ZIP's images add up to more than {MAX_ARCHIVE_PIXELS / 1e6:,.0f} million "
                                       "pixels when decoded (the limit for one ZIP); split it into smaller ZIPs")
-            yield LabelledImage(name, label, pixels)
+            yield LabelledImage(name, label, pixels, sha256=hashlib.sha256(data).hexdigest())
 
 
 def read_labelled_zip(data: bytes) -> LabelledFiles:

@@ -5,6 +5,7 @@ import unicodedata
 from pathlib import Path
 
 import keras
+import numpy as np
 import streamlit as st
 from streamlit.runtime.pages_manager import PagesManager
 
@@ -58,9 +59,12 @@ def keep_compiled_kernels_between_runs() -> None:
 
 @st.cache_resource(show_spinner="Loading the model and compiling its inference functions…")
 def get_classifier(model_dir: str = str(DEFAULT_MODEL_DIR)) -> Classifier:
-    """The classifier for a model folder, loaded once per server and shared by every session."""
+    """The classifier for a model folder, loaded once per server and shared by every session, its hot path already
+    traced and compiled by one blank image so that the first upload does not pay for it."""
     keep_compiled_kernels_between_runs()
-    return Classifier.from_dir(model_dir)
+    classifier = Classifier.from_dir(model_dir)
+    classifier.analyse(np.full((classifier.input_size, classifier.input_size), 128, dtype=np.uint8))
+    return classifier
 
 
 def load_classifier_or_stop(model_dir: str = str(DEFAULT_MODEL_DIR)) -> Classifier:
@@ -107,6 +111,7 @@ def render_sidebar() -> None:
         if card is None:
             st.error("No model found in models/default. Train one with `python -m core.train`.")
         else:
-            st.markdown(f"**Model:** `{card['name']}` · {card['backbone']}  \n**Trained:** {card['trained_at']}")
+            st.markdown(f"**Model used by Diagnose:** `{card['name']}` · {card['backbone']}  \n"
+                        f"**Trained:** {card['trained_at']}")
             show_accuracy(card)
         st.warning(DISCLAIMER, icon="⚠️")

@@ -6,15 +6,18 @@ import pandas as pd
 import plotly.graph_objects as go
 import streamlit as st
 
-from core.abstention import INCONCLUSIVE, NOT_A_CHEST_XRAY, OK, STATUS_TEXT
+from core.abstention import INCONCLUSIVE, NOT_A_CHEST_XRAY, OK
 from core.classes import DISPLAY_NAMES
 from core.diagnosis import GRADCAM, Diagnosis, diagnose, upload_key
+from core.export import TOP_CLASS, csv_bytes, diagnosis_table, with_provenance
 from core.imaging import SUPPORTED_EXTENSIONS, DecodedImage, ImageDecodeError
 from core.inference import Classifier
-from core.model_store import DEFAULT_MODEL_DIR
+from core.model_store import DEFAULT_MODEL_DIR, model_identity
 from core.performance import loso_accuracy, populations_table
-from core.report import ReportContent, decision_text, pdf_report, png_bytes
+from core.probability_text import probability_text
+from core.report import ReportContent, decision_text, limits_text, pdf_report, png_bytes
 from core.saliency import METHODS, SaliencyExplainer, overlay
+from core.shortcut import OUTSIDE_WARNING, looked_outside_lungs
 from core.samples import read_sample, sample_files
 from core.viewing import FILE_WINDOW, WINDOW_PRESETS, display_pixels, fit_for_display, preset_window
 from pages.common import DISCLAIMER, get_classifier, load_classifier_or_stop, plain, route_through_app
@@ -24,6 +27,7 @@ route_through_app()
 RESULTS_KEY = "diagnose_results"  # session_state: {upload_key: Diagnosis | ImageDecodeError}
 CUSTOM_WINDOW = "Custom"
 BANNER = {OK: st.success, INCONCLUSIVE: st.warning, NOT_A_CHEST_XRAY: st.error}
+TABLE_WIDTHS = {"File": 150, TOP_CLASS: 135, "Status": 100, **dict(zip(DISPLAY_NAMES, (72, 66, 132, 112)))}  # px: all fit at 1280
 COLOUR_CAPTION = (
     "**Reading the heatmap.** Red and yellow mark the regions whose features raised the score of the explained "
     "class most; blue regions contributed little. It shows where the network looked, not whether it was right: "
@@ -70,21 +74,9 @@ def unique_labels(names: list[str]) -> list[str]:
     return labels
 
 
-def summary_table(labels: list[str], results: list[Diagnosis], threshold: float) -> pd.DataFrame:
-    rows = []
-    for label, result in zip(labels, results):
-        status = result.status(threshold)
-        rows.append({"File": label,
-                     "Prediction": DISPLAY_NAMES[result.top] if status != NOT_A_CHEST_XRAY else "—",
-                     "Confidence": float(result.probabilities[result.top]) if status != NOT_A_CHEST_XRAY else None,
-                     "Status": STATUS_TEXT[status],
-                     **{name: float(p) for name, p in zip(DISPLAY_NAMES, result.probabilities)}})
-    return pd.DataFrame(rows)
-
-
-def choose_result(labels: list[str], results: list[Diagnosis], threshold: float) -> Diagnosis:
-    """The summary of many uploads, sortable and downloadable; a clicked row (or the select box) picks the detail."""
-    table = summary_table(labels, results, threshold)
+def choose_result(labels: list[str], results: list[Diagnosis], threshold: float, card: dict) -> Diagnosis:
+    """The summary of many uploads, downloadable; a clicked row (or the select box) picks the detail."""
+    table = diagnosis_table(labels, results, threshold)
     st.subheader(f"{len(results)} images")
 
     def show_clicked_row() -> None:
@@ -92,26 +84,27 @@ def choose_result(labels: list[str], results: list[Diagnosis], threshold: float)
         if rows:
             st.session_state["detail_file"] = labels[rows[0]]
 
-    percent = st.column_config.NumberColumn(format="percent")
     st.dataframe(table, hide_index=True, key="summary_table", on_select=show_clicked_row, selection_mode="single-row",
-                 column_config={name: percent for name in ("Confidence", *DISPLAY_NAMES)})
-    st.download_button("Download the table (CSV)", table.to_csv(index=False).encode(), "xray_predictions.csv",
-                       "text/csv", icon=":material/download:")
+                 column_order=list(TABLE_WIDTHS), column_config={name: st.column_config.TextColumn(width=width)
+                                                                 for name, width in TABLE_WIDTHS.items()})
+    st.download_button("Download the table (CSV)", csv_bytes(with_provenance(table, card, threshold, datetime.now(timezone.utc))),
+                       "xray_predictions.csv", "text/csv", icon=":material/download:")
     if st.session_state.get("detail_file") not in labels:
         st.session_state.pop("detail_file", None)
-    label = st.selectbox("Show the details of", labels, key="detail_file",
-                         help="Or click a row in the table. Sort by clicking a column header.")
+    label = st.selectbox("Show the details of", labels, key="detail_file", help="Or click a row in the table.")
     return results[labels.index(label)]
 
 
-def probability_chart(probabilities: np.ndarray, threshold: float, highlight: int) -> go.Figure:
+def probability_chart(probabilities: np.ndarray, threshold: float, highlight: int | None) -> go.Figure:
+    """Horizontal bars of the class probabilities, the predicted class (if any) highlighted, and the threshold."""
     colours = ["#2f6f9f" if i == highlight else "#a9c1d6" for i in range(len(DISPLAY_NAMES))]
+    shown = [probability_text(p) for p in probabilities]
     figure = go.Figure(go.Bar(x=[float(p) for p in probabilities], y=list(DISPLAY_NAMES), orientation="h",
-                              marker_color=colours, text=[f"{p:.1%}" for p in probabilities],
-                              textposition="outside", cliponaxis=False, hovertemplate="%{y}: %{x:.1%}<extra></extra>"))
+                              marker_color=colours, text=shown, customdata=shown, textposition="outside",
+                              cliponaxis=False, hovertemplate="%{y}: %{customdata}<extra></extra>"))
     figure.add_vline(x=threshold, line_dash="dash", line_color="#7a7a7a",
                      annotation_text=f"threshold {threshold:.0%}", annotation_position="top")
-    figure.update_layout(height=250, margin=dict(l=10, r=40, t=30, b=10), showlegend=False,
+    figure.update_layout(height=250, margin=dict(l=10, r=60, t=30, b=10), showlegend=False,
                          xaxis=dict(range=[0, 1], tickformat=".0%", title=None),
                          yaxis=dict(autorange="reversed", title=None))
     return figure
@@ -151,50 +144,80 @@ def original_caption(window: tuple[float, float] | None, clahe: bool, inverted: 
     return "Original" + (f" ({', '.join(applied)}: display only, the model reads the unaltered image)" if applied else "")
 
 
+def explanation_controls(result: Diagnosis, key: str) -> tuple[str, float, int]:
+    """(method, heatmap opacity, class to explain), the top class by default."""
+    how, which = st.columns([3, 2], gap="medium")  # the method's three labels need the room
+    method = how.segmented_control("Explanation method", list(METHODS), format_func=METHODS.get, default=GRADCAM,
+                                   key="cam_method", help="Grad-CAM is instant; Score-CAM takes a few seconds.") or GRADCAM
+    opacity = which.slider("Heatmap opacity", 0.0, 1.0, 0.4, 0.05, key="opacity")
+    class_index = how.selectbox("Class to explain", range(len(DISPLAY_NAMES)), index=result.top, key=f"explain_{key}",
+                                format_func=lambda i: DISPLAY_NAMES[i] + (" (top class)" if i == result.top else ""))
+    return method, opacity, class_index
+
+
+def show_explanation(classifier: Classifier, result: Diagnosis, method: str, opacity: float,
+                     class_index: int) -> tuple[np.ndarray, str, str]:
+    """The heatmap over the image and, when it lies mostly outside the lungs, a caution beside it; returns
+    (overlay, caption, caution or "")."""
+    cam = explanation_map(classifier, result, method, class_index)
+    blended = overlay(fit_for_display(result.decoded.pixels), cam, opacity)
+    caption = f"{METHODS[method]} for {DISPLAY_NAMES[class_index]}"
+    st.image(blended, caption=caption, width="stretch", output_format="JPEG")
+    caution = OUTSIDE_WARNING if looked_outside_lungs(cam) else ""
+    if caution:
+        st.warning(caution, icon=":material/visibility:")
+    return blended, caption, caution
+
+
+def show_downloads(classifier: Classifier, result: Diagnosis, status: str, threshold: float, method: str,
+                   explained: tuple[np.ndarray, str, str]) -> None:
+    """The overlay PNG and the PDF report, one under the other so that neither label is cut."""
+    blended, caption, caution = explained
+    decoded, key, card = result.decoded, result.key[:16], classifier.card
+    stem = decoded.name.rsplit(".", 1)[0]
+    report = ReportContent(decoded.name, fit_for_display(decoded.pixels), blended, caption, result.probabilities, status,
+                           threshold, model_identity(card), limits_text(card), DISCLAIMER, datetime.now(timezone.utc), caution)
+    st.download_button("Overlay (PNG)", lambda: png_bytes(blended), f"{stem}_{method}.png", "image/png",
+                       icon=":material/image:", key=f"png_{key}", width="stretch")
+    st.download_button("Report (PDF)", lambda: pdf_report(report), f"{stem}_report.pdf", "application/pdf",
+                       icon=":material/picture_as_pdf:", key=f"pdf_{key}", width="stretch")
+
+
 def show_detail(classifier: Classifier, result: Diagnosis, threshold: float) -> None:
-    """Decision, probabilities, original with viewing aids, explanation overlay, metadata and downloads for one image."""
+    """Decision, then the original, its explanation and the probabilities side by side (so that they are seen first),
+    then the controls. An image that is not a chest X-ray gets no class, no map and no report."""
     decoded, key = result.decoded, result.key[:16]
     status = result.status(threshold)
+    has_class = status != NOT_A_CHEST_XRAY
     headline, detail = decision_text(result.probabilities, status, threshold)
     st.subheader(plain(decoded.name))
     BANNER[status](f"**{headline}**: {detail}")
-
-    aids, explain, pick = st.columns(3, gap="medium")
+    original, explained, numbers = st.columns(3, gap="medium")
+    aids, explain = st.columns([1, 2], gap="medium")  # drawn under the images, filled first
     with aids:
         window, clahe, inverted = viewing_aids(decoded, key)
-    with explain:
-        method = st.segmented_control("Explanation method", list(METHODS), format_func=METHODS.get, default=GRADCAM,
-                                      key="cam_method", help="Grad-CAM is instant; Score-CAM takes a few seconds.") or GRADCAM
-        opacity = st.slider("Heatmap opacity", 0.0, 1.0, 0.4, 0.05, key="opacity")
-    with pick:
-        class_index = st.selectbox("Class to explain", range(len(DISPLAY_NAMES)), index=result.top, key=f"explain_{key}",
-                                   format_func=lambda i: DISPLAY_NAMES[i] + (" (predicted)" if i == result.top else ""))
-    original, explained, numbers = st.columns(3, gap="medium")
     with original:
         st.image(png_bytes(display_pixels(decoded, window, clahe, inverted), compression=1),  # lossless, fast
                  caption=original_caption(window, clahe, inverted), width="stretch")
-    with explained:
-        cam = explanation_map(classifier, result, method, class_index)
-        blended = overlay(fit_for_display(decoded.pixels), cam, opacity)
-        explanation = f"{METHODS[method]} for {DISPLAY_NAMES[class_index]}"
-        st.image(blended, caption=explanation, width="stretch", output_format="JPEG")
     with numbers:
-        st.plotly_chart(probability_chart(result.probabilities, threshold, result.top), width="stretch",
-                        config={"displayModeBar": False}, key=f"chart_{key}")
-        if status == NOT_A_CHEST_XRAY:
-            st.caption("Probabilities are shown for transparency only: the model was not built for this kind of image.")
-        stem, card = decoded.name.rsplit(".", 1)[0], classifier.card
-        report = ReportContent(decoded.name, fit_for_display(decoded.pixels), blended, explanation, result.probabilities,
-                               headline, detail, card["name"], card["model_sha256"], DISCLAIMER, datetime.now(timezone.utc))
-        png, pdf = st.columns(2)
-        png.download_button("Overlay (PNG)", lambda: png_bytes(blended), f"{stem}_{method}.png", "image/png",
-                            icon=":material/image:", key=f"png_{key}", width="stretch")
-        pdf.download_button("Report (PDF)", lambda: pdf_report(report), f"{stem}_report.pdf", "application/pdf",
-                            icon=":material/picture_as_pdf:", key=f"pdf_{key}", width="stretch")
-        with st.expander("Image details", expanded=decoded.source_format == "DICOM"):
-            st.table(pd.DataFrame({"Field": ["Format", *decoded.metadata],
-                                   "Value": [decoded.source_format, *decoded.metadata.values()]}).set_index("Field"))
-    st.caption(COLOUR_CAPTION)
+        st.plotly_chart(probability_chart(result.probabilities, threshold, result.top if has_class else None),
+                        width="stretch", config={"displayModeBar": False}, key=f"chart_{key}")
+    if not has_class:
+        explained.info("No class and no heatmap: the model was not built for this kind of image, so where it looked "
+                       "would mean nothing.", icon=":material/block:")
+        numbers.caption("Probabilities are shown for transparency only: the model was not built for this kind of image.")
+    else:
+        with explain:
+            method, opacity, class_index = explanation_controls(result, key)
+        with explained:
+            explanation = show_explanation(classifier, result, method, opacity, class_index)
+        with numbers:
+            show_downloads(classifier, result, status, threshold, method, explanation)
+    with numbers.expander("Image details", expanded=decoded.source_format == "DICOM"):
+        st.table(pd.DataFrame({"Field": ["Format", *decoded.metadata],
+                               "Value": [decoded.source_format, *decoded.metadata.values()]}).set_index("Field"))
+    if has_class:
+        st.caption(COLOUR_CAPTION)
 
 
 NOT_SEEN = (
@@ -260,6 +283,6 @@ if files:
     pairs = [(name, outcome) for (name, _), outcome in zip(files, outcomes) if isinstance(outcome, Diagnosis)]
     if pairs:
         labels, results = unique_labels([name for name, _ in pairs]), [result for _, result in pairs]
-        chosen = choose_result(labels, results, threshold) if len(results) > 1 else results[0]
+        chosen = choose_result(labels, results, threshold, classifier.card) if len(results) > 1 else results[0]
         show_detail(classifier, chosen, threshold)
 show_limits(classifier.card)

@@ -11,6 +11,7 @@ from core.abstention import OK, STATUS_TEXT
 from core.background import Report
 from core.classes import DISPLAY_NAMES
 from core.convolution import chest_phantom
+from core.diagnosis import Diagnosis
 from core.imaging import SUPPORTED_EXTENSIONS, ImageDecodeError, decode_image
 from core.inference import Classifier
 from core.introspection import (ConvolutionOutput, architecture_table, convolution_outputs, feature_maps,
@@ -27,6 +28,8 @@ route_through_app()
 SAMPLE = "A sample X-ray"
 PHANTOM = "Chest phantom (drawn in code)"
 UPLOAD = "Your X-ray"
+FROM_DIAGNOSE = "An X-ray from Diagnose"
+DIAGNOSE_RESULTS = "diagnose_results"  # session_state the Diagnose page fills: {upload_key: Diagnosis | ImageDecodeError}
 FEATURE_LAYER = "block_1_expand_relu"  # an early layer whose maps still look like the image
 FILTER_LAYER = "block_6_expand_relu"  # deep enough for patterns, shallow enough to be quick
 IMAGE_PX = 360  # images at least this wide, for a projector
@@ -128,9 +131,26 @@ def kernels_section(model: keras.Model) -> None:
     st.caption(caption)
 
 
+def diagnosed_images() -> dict[str, np.ndarray]:
+    """The X-rays this session uploaded on Diagnose and could read, by file name (a repeated name gets a number)."""
+    images: dict[str, np.ndarray] = {}
+    seen: dict[str, int] = {}
+    for diagnosis in st.session_state.get(DIAGNOSE_RESULTS, {}).values():
+        if isinstance(diagnosis, Diagnosis):
+            name = diagnosis.decoded.name
+            seen[name] = seen.get(name, 0) + 1
+            images[name if seen[name] == 1 else f"{name} ({seen[name]})"] = diagnosis.decoded.pixels
+    return images
+
+
 def choose_pixels() -> tuple[np.ndarray, str]:
-    """The image to look at: a sample film (the default), the phantom, or an uploaded X-ray (kept in memory)."""
-    source = st.radio("Image", (SAMPLE, PHANTOM, UPLOAD), horizontal=True, key="image_source")
+    """The image to look at: a sample film (the default), the phantom, an uploaded X-ray (kept in memory), or one
+    already uploaded on Diagnose in this session."""
+    diagnosed = diagnosed_images()
+    source = st.radio("Image", (SAMPLE, PHANTOM, UPLOAD) + (FROM_DIAGNOSE,) * bool(diagnosed), horizontal=True, key="image_source")
+    if source == FROM_DIAGNOSE:
+        name = st.selectbox("Uploaded on Diagnose", list(diagnosed), key="inside_diagnosed")
+        return diagnosed[name], name
     if source == SAMPLE:
         name = st.selectbox("Sample film (assets/samples/ATTRIBUTION.md)", list(sample_files()), key="inside_sample")
         return decode_image(read_sample(name), name).pixels, f"the sample film '{name}'"

@@ -1,6 +1,7 @@
 """Model performance: how good each model is, per class, how well calibrated, and how it does on your images."""
 import base64
 import io
+from datetime import datetime, timezone
 from pathlib import Path
 from typing import Callable
 
@@ -10,11 +11,13 @@ import streamlit as st
 from PIL import Image
 
 from core import abstention, performance
-from core.classes import CLASS_NAMES
+from core.classes import CLASS_NAMES, DISPLAY_NAMES
 from core.dataset import DatasetError
 from core.evaluate import LabelledFiles, evaluate_images, read_labelled_folder
+from core.export import csv_bytes, evaluation_table, with_provenance
 from core.imaging import ImageDecodeError, read_image_file
-from core.model_store import CARD_FILE, HISTORY_FILE, PREDICTIONS_FILE, list_model_dirs, read_json
+from core.model_store import CARD_FILE, DEFAULT_MODEL_DIR, HISTORY_FILE, PREDICTIONS_FILE, list_model_dirs, read_json
+from core.probability_text import probability_text
 from core.server_paths import (ROOTS_VARIABLE, ServerPathError, allowed_roots, resolve_user_folder,
                                 server_folders_allowed)
 from core.zip_dataset import MAX_ZIP_BYTES, read_labelled_zip
@@ -27,6 +30,7 @@ REPO = Path(__file__).resolve().parents[1]
 DEFAULT_DATASET = "../shared/datasets/chest_xray_4class"  # relative to the repository
 THRESHOLDS = np.round(np.arange(0.25, 1.0, 0.01), 2)
 THUMBNAIL_PX = 96
+FEW_IMAGES = 30  # below this many, an evaluation's figures are too uncertain to lean on
 
 
 PERCENT = st.column_config.NumberColumn(format="percent")
@@ -147,7 +151,12 @@ def show_misclassified(p: performance.Predictions) -> None:
     st.write(f"{len(table)} of {len(p.files)} images are misclassified (the most confident mistakes first; "
              "probabilities are temperature-scaled, as the app shows them).")
     root = choose_thumbnail_folder()
-    columns = {c: st.column_config.NumberColumn(format="%.3f") for c in table.columns if c.startswith(("P(", "Confidence"))}
+    table = table.drop(columns=["Confidence", "Fold"], errors="ignore")  # so that every column fits at 1280 px
+    for name in DISPLAY_NAMES:
+        table[f"P({name})"] = table[f"P({name})"].map(probability_text)
+    columns = {"File": st.column_config.TextColumn(width=156), "True class": st.column_config.TextColumn(width=132),
+               "Predicted": st.column_config.TextColumn(width=132),
+               **{f"P({name})": st.column_config.TextColumn(name, width=w) for name, w in zip(DISPLAY_NAMES, (70, 62, 130, 110))}}
     if root:
         paths = [(root / f).resolve() for f in table["File"]]
         table.insert(0, "Image", [thumbnail(str(path)) if path.is_relative_to(root) else None for path in paths])
@@ -182,13 +191,10 @@ def show_abstention(p: performance.Predictions, card: dict) -> None:
 
 def show_set(raw: performance.Predictions, calibrated: performance.Predictions, temperature: float, key: str) -> None:
     """Matrix, report, curves and reliability for one labelled set."""
-    left, right = st.columns(2)
-    with left:
-        st.subheader("Confusion matrix")
-        show_confusion(calibrated, key)
-    with right:
-        st.subheader("Classification report")
-        show_report(calibrated)
+    st.subheader("Confusion matrix")
+    show_confusion(calibrated, key)
+    st.subheader("Classification report")
+    show_report(calibrated)
     st.subheader("ROC and precision-recall curves")
     show_curves(calibrated, key)
     st.caption("Computed on temperature-scaled probabilities, as the app shows them.")
@@ -275,7 +281,7 @@ def run_evaluation(model_dir: Path, source: str, read: Callable[[], LabelledFile
     try:
         summary, rows = evaluate_images(classifier, read(), lambda done, total: bar.progress(
             done / total, text=f"Reading and classifying images: {done}/{total}"))
-        return {"summary": summary, "rows": rows}
+        return {"summary": summary, "rows": rows, "created": datetime.now(timezone.utc)}
     except DatasetError as err:
         return {"error": f"Cannot evaluate {source}: {err}"}
     finally:
@@ -291,28 +297,56 @@ def evaluate_server_folder(model_dir: Path, folder: str) -> dict:
     return run_evaluation(model_dir, "that folder", lambda: read_labelled_folder(str(root)))
 
 
-def show_evaluation_result(result: dict, temperature: float) -> None:
+def _interval(ci: list[float] | None) -> str:
+    return "–" if ci is None else f"{ci[0]:.1%} to {ci[1]:.1%}"
+
+
+def show_evaluation_cautions(summary: dict, rows: list[dict]) -> None:
+    """Say when the set is too small to lean on, and which images the model was trained on."""
+    if summary["n"] < FEW_IMAGES:
+        st.warning(f"Only {summary['n']} images: with fewer than {FEW_IMAGES}, every figure below is very uncertain "
+                   "(see the 95 % intervals).", icon=":material/warning:")
+    seen = [row["file"] for row in rows if row["in_training_set"]]
+    if seen:
+        st.warning(f"{len(seen)} of {summary['n']} images are in this model's training set (the same file, by SHA-256): "
+                   "the model has learned them, so the figures below flatter it. Evaluate on images it never saw.",
+                   icon=":material/warning:")
+        with st.expander(f"The {len(seen)} training images"):
+            st.text("\n".join(seen))
+
+
+def show_evaluation_result(result: dict, card: dict) -> None:
     summary, rows = result["summary"], result["rows"]
+    show_evaluation_cautions(summary, rows)
     cols = st.columns(5)
     cols[0].metric("Images evaluated", summary["n"])
-    cols[1].metric("Accuracy", f"{summary['accuracy']:.1%}")
+    cols[1].metric("Accuracy", f"{summary['accuracy']:.1%}", help="Share of images whose top class is the true one.")
+    cols[1].caption(f"95 % interval: {_interval(summary['accuracy_ci'])}")
     cols[2].metric("Macro-F1", f"{summary['macro_f1']:.3f}")
     cols[3].metric("Inconclusive", summary["abstained"], help="Top probability below the model's threshold; still counted by their top class below.")
     cols[4].metric("Not a chest X-ray", summary["not_a_chest_xray"], help="Unlike the training images; still counted by their top class below.")
+    per_class = summary["per_class"]
+    st.dataframe(pd.DataFrame({"Class": DISPLAY_NAMES, "Images": [per_class[n]["support"] for n in CLASS_NAMES],
+                               "Recall": [f"{per_class[n]['recall']:.1%}" if per_class[n]["support"] else "–" for n in CLASS_NAMES],
+                               "95 % interval": [_interval(per_class[n]["recall_ci"]) for n in CLASS_NAMES]}), hide_index=True)
+    st.caption("Recall: the share of each true class the model called by its name. 95 % intervals are Wilson score "
+               "intervals: with this many images the true figure is likely to lie in them.")
     if summary["unreadable"]:
         with st.expander(f"{len(summary['unreadable'])} file(s) could not be read and were left out", expanded=True):
             for item in summary["unreadable"]:
                 st.markdown(plain(item["error"]))
-    st.download_button("Download per-image results (CSV)", pd.DataFrame(rows).to_csv(index=False), "evaluation.csv", "text/csv")
+    table = with_provenance(evaluation_table(rows), card, card["threshold"], result["created"])
+    st.download_button("Download per-image results (CSV)", csv_bytes(table), "evaluation.csv", "text/csv")
     calibrated = performance.predictions_from_rows(rows)
+    temperature = card.get("calibration", {}).get("temperature", 1.0)
     show_set(calibrated.with_temperature(1 / temperature), calibrated, temperature, key="own")
 
 
-def show_own_evaluation(model_dir: Path, temperature: float, card_source: str) -> None:
+def show_own_evaluation(model_dir: Path, card: dict) -> None:
     st.write("Upload a ZIP with one folder per class, named " + ", ".join(f"`{name}`" for name in CLASS_NAMES)
              + ", or give such a folder on this server. The same code runs behind `python -m core.evaluate DATA_DIR`. "
              "Nothing you upload is stored. Use images the model has never seen: its own training images "
-             f"({card_source}) give flattering figures.")
+             f"({card.get('training_data', {}).get('source', 'unknown')}) give flattering figures, and are flagged.")
     sources = ["ZIP upload"] + ["Folder on this server"] * server_folders_allowed()
     if st.radio("Images from", sources, horizontal=True, key="own_source") == "ZIP upload":
         upload = st.file_uploader(f"ZIP of labelled images (at most {MAX_ZIP_BYTES // 2**20} MB)", type="zip",
@@ -333,7 +367,7 @@ def show_own_evaluation(model_dir: Path, temperature: float, card_source: str) -
     if "error" in result:
         st.error(plain(result["error"]))
     else:
-        show_evaluation_result(result, temperature)
+        show_evaluation_result(result, card)
 
 
 def show_headline(card: dict) -> None:
@@ -342,7 +376,8 @@ def show_headline(card: dict) -> None:
     for col, (key, label) in zip(cols, performance.CV_FIGURES.items()):
         figure = cv.get(key)
         if figure:
-            col.metric(label, _mean_std(figure["mean"], figure["std"]), help=f"Mean ± standard deviation across "
+            col.metric(label, f"{figure['mean']:.1%}", delta=f"± {figure['std']:.1%} across folds", delta_color="off",
+                       delta_arrow="off", help=f"Mean ± standard deviation across "
                        f"{len(figure['per_fold'])} folds; per fold: " + ", ".join(f"{v:.1%}" for v in figure["per_fold"]))
     loso = performance.loso_accuracy(card)
     if loso is not None:
@@ -372,6 +407,10 @@ def main() -> None:
                    "was not validated across sources.")
     model_dir = st.selectbox("Model", model_dirs, format_func=lambda d: d.name)
     card = read_json(model_dir, CARD_FILE)
+    if model_dir != DEFAULT_MODEL_DIR:
+        st.info(f"This page now shows **{model_dir.name}**. Diagnose always uses **{DEFAULT_MODEL_DIR.name}** "
+                f"(models/{DEFAULT_MODEL_DIR.name}), and the sidebar shows {DEFAULT_MODEL_DIR.name}'s figures, not these.",
+                icon=":material/info:")
     if card.get("exhibit"):
         st.warning(card["exhibit"], icon=":material/warning:")
     temperature = card.get("calibration", {}).get("temperature", 1.0)
@@ -381,7 +420,7 @@ def main() -> None:
     show_headline(card)
     if not (model_dir / PREDICTIONS_FILE).is_file():
         st.warning(f"{model_dir.name} has no {PREDICTIONS_FILE}; retrain it to see its cross-validated figures.")
-        show_own_evaluation(model_dir, temperature, card.get("training_data", {}).get("source", "unknown"))
+        show_own_evaluation(model_dir, card)
         return
     raw = performance.read_predictions(model_dir)
     calibrated = raw.with_temperature(temperature)
@@ -397,7 +436,7 @@ def main() -> None:
     with tabs[4]:
         show_misclassified(calibrated)
     with tabs[5]:
-        show_own_evaluation(model_dir, temperature, card.get("training_data", {}).get("source", "unknown"))
+        show_own_evaluation(model_dir, card)
 
 
 main()

@@ -7,12 +7,14 @@ from plotly.colors import qualitative
 from plotly.subplots import make_subplots
 
 from core.classes import CLASS_NAMES, DISPLAY_NAMES
-from core.performance import Reliability
+from core.performance import Curve, Reliability
+from core.probability_text import probability_text
 
 CLASS_COLOURS = qualitative.Plotly[:len(CLASS_NAMES)]
 FOLD_COLOURS = qualitative.D3
 MAX_HOVER_FILES = 12
 CHANCE_LINE = {"dash": "dot", "color": "grey"}
+LEGEND_BELOW = {"legend": {"orientation": "h", "x": 0, "y": -0.18, "yanchor": "top"}}  # never over the data
 
 
 def _files_text(files: list[str]) -> str:
@@ -38,23 +40,34 @@ def confusion_figure(matrix: np.ndarray, cell_files: list[list[list[str]]], norm
     return figure
 
 
-def roc_figure(curves: dict[int, tuple[np.ndarray, np.ndarray, float]]) -> go.Figure:
-    figure = go.Figure(go.Scatter(x=[0, 1], y=[0, 1], mode="lines", line=CHANCE_LINE, name="Chance"))
-    for k, (fpr, tpr, area) in curves.items():
-        figure.add_trace(go.Scatter(x=fpr.tolist(), y=tpr.tolist(), mode="lines", line_color=CLASS_COLOURS[k],
-                                    name=f"{DISPLAY_NAMES[k]} (AUC {area:.3f})"))
-    figure.update_layout(title="ROC, one class against the rest", xaxis_title="False positive rate",
-                         yaxis_title="True positive rate (recall)", height=420, legend={"x": 0.35, "y": 0.05})
+def _threshold_texts(thresholds: np.ndarray) -> list[str]:
+    return ["above every probability" if np.isinf(t) else probability_text(t) for t in thresholds]
+
+
+def _curve_figure(curves: dict[int, Curve], area: str, x_name: str, y_name: str) -> go.Figure:
+    """One line per class, hover giving the class, the threshold and both rates in %; the legend under the plot."""
+    figure = go.Figure()
+    for k, curve in curves.items():
+        figure.add_trace(go.Scatter(
+            x=curve.x.tolist(), y=curve.y.tolist(), mode="lines", line_color=CLASS_COLOURS[k],
+            name=f"{DISPLAY_NAMES[k]} ({area} {curve.area:.3f})", customdata=_threshold_texts(curve.thresholds),
+            hovertemplate=f"<b>{DISPLAY_NAMES[k]}</b><br>threshold %{{customdata}}<br>{x_name} %{{x:.1%}}<br>"
+                          f"{y_name} %{{y:.1%}}<extra></extra>"))
+    figure.update_layout(xaxis_title=x_name.capitalize(), yaxis_title=y_name.capitalize(), height=480,
+                         xaxis_tickformat=".0%", yaxis_tickformat=".0%", margin={"b": 10}, **LEGEND_BELOW)
     return figure
 
 
-def pr_figure(curves: dict[int, tuple[np.ndarray, np.ndarray, float]]) -> go.Figure:
-    figure = go.Figure()
-    for k, (recall, precision, ap) in curves.items():
-        figure.add_trace(go.Scatter(x=recall.tolist(), y=precision.tolist(), mode="lines", line_color=CLASS_COLOURS[k],
-                                    name=f"{DISPLAY_NAMES[k]} (AP {ap:.3f})"))
-    figure.update_layout(title="Precision-recall, one class against the rest", xaxis_title="Recall",
-                         yaxis_title="Precision", yaxis_range=[0, 1.02], height=420, legend={"x": 0.02, "y": 0.05})
+def roc_figure(curves: dict[int, Curve]) -> go.Figure:
+    figure = _curve_figure(curves, "AUC", "false positive rate", "true positive rate (recall)")
+    figure.add_trace(go.Scatter(x=[0, 1], y=[0, 1], mode="lines", line=CHANCE_LINE, name="Chance", hoverinfo="skip"))
+    figure.update_layout(title="ROC, one class against the rest")
+    return figure
+
+
+def pr_figure(curves: dict[int, Curve]) -> go.Figure:
+    figure = _curve_figure(curves, "AP", "recall", "precision")
+    figure.update_layout(title="Precision-recall, one class against the rest", yaxis_range=[0, 1.02])
     return figure
 
 
@@ -76,16 +89,19 @@ def abstention_figure(curve: list[dict], operating_point: dict | None) -> go.Fig
     """Accuracy on accepted cases and the share accepted, against the confidence threshold."""
     thresholds = [row["threshold"] for row in curve]
     figure = go.Figure([
-        go.Scatter(x=thresholds, y=[row["accuracy"] for row in curve], name="Accuracy on accepted cases"),
-        go.Scatter(x=thresholds, y=[row["coverage"] for row in curve], name="Share of cases accepted (coverage)"),
+        go.Scatter(x=thresholds, y=[row["accuracy"] for row in curve], name="Accuracy on accepted cases",
+                   hovertemplate="threshold %{x:.2f}<br>accuracy on accepted %{y:.1%}<extra></extra>"),
+        go.Scatter(x=thresholds, y=[row["coverage"] for row in curve], name="Share of cases accepted (coverage)",
+                   hovertemplate="threshold %{x:.2f}<br>accepted %{y:.1%}<extra></extra>"),
     ])
     if operating_point:
         t = operating_point["threshold"]
         figure.add_vline(x=t, line=CHANCE_LINE, annotation_text=f"operating point {t:.2f}")
         figure.add_trace(go.Scatter(x=[t, t], y=[operating_point["accuracy"], operating_point["coverage"]], mode="markers",
                                     marker={"size": 11, "color": "black", "symbol": "diamond"}, name="Model card's operating point"))
-    figure.update_layout(xaxis_title="Confidence threshold (below it the app answers “inconclusive”)",
-                         yaxis_title="Share", yaxis_tickformat=".0%", height=420, legend={"x": 0.02, "y": 0.05})
+    figure.update_layout(title="Accuracy and coverage at each confidence threshold",
+                         xaxis_title="Confidence threshold (below it the app answers “inconclusive”)",
+                         yaxis_title="Share", yaxis_tickformat=".0%", height=460, **LEGEND_BELOW)
     return figure
 
 

@@ -2,6 +2,7 @@
 from functools import partial
 from pathlib import Path
 
+import cv2
 import numpy as np
 import pandas as pd
 import plotly.express as px
@@ -9,13 +10,16 @@ import plotly.graph_objects as go
 import streamlit as st
 from plotly.subplots import make_subplots
 
+from core.background import Report
 from core.classes import DISPLAY_NAMES
 from core.dataset import DatasetError
+from core.imaging import SUPPORTED_EXTENSIONS, ImageDecodeError, decode_image
 from core.live_training import (ACTIVATIONS, OPTIMIZERS, LabelledArrays, LiveRun, RunResult, TrainingConfig,
-                                digits_arrays, xray_arrays)
+                                digits_arrays, image_for_network, keras_file, probabilities, xray_arrays)
+from core.samples import read_sample, sample_files
 from core.server_paths import ROOTS_VARIABLE, ServerPathError, resolve_user_folder, server_folders_allowed
 from core.transfer_comparison import TRANSFER_SIZE, Comparison, WeightsUnavailableError, compare
-from pages.common import route_through_app
+from pages.common import plain, route_through_app
 from pages.job_view import follow_job, is_running, start_job
 
 route_through_app()
@@ -27,6 +31,10 @@ FOLDER = "Chest X-rays from a folder on this server"
 OPTIMIZER_NAMES = {"adam": "Adam", "sgd": "SGD", "rmsprop": "RMSprop"}
 LEARNING_RATES = (1e-4, 3e-4, 1e-3, 3e-3, 1e-2, 3e-2, 1e-1)
 POLL_S = 1.0  # how often the live view redraws while a run trains
+IMAGE_PX = 320  # images at least this wide, for a projector
+HELD_OUT = "An image it never trained on"
+SAMPLE_FILM = "A sample film"
+YOUR_IMAGE = "Your image"
 
 
 # ----------------------------------------------------------------------------- data
@@ -36,9 +44,31 @@ def load_digits_cached() -> LabelledArrays:
     return digits_arrays()
 
 
-@st.cache_data(show_spinner="Loading and shrinking the X-rays…")
-def load_xrays_cached(root: str, size: int) -> LabelledArrays:
-    return xray_arrays(root, size)
+def read_xrays(root: str, size: int, report: Report) -> LabelledArrays:
+    """The work behind "Load the X-rays": every image read is a step of the bar, and a step where Stop can end it."""
+    return xray_arrays(root, size, lambda done, total: report(f"Reading and shrinking X-ray {done} of {total}…", done, total))
+
+
+def describe_error(what: str, err: Exception) -> str:
+    """A background job's failure in words: the data or weights problem as such, anything else named."""
+    if isinstance(err, (DatasetError, WeightsUnavailableError)):
+        return str(err)
+    return f"{what} failed: {type(err).__name__}: {err}"
+
+
+def load_xrays(root: str, size: int) -> LabelledArrays | None:
+    """The X-rays of `root` at `size` pixels once loaded; until then a button, then a bar with Stop (None meanwhile)."""
+    wanted = (root, size)
+    if st.session_state.get("xrays_for") == wanted and "xrays_result" in st.session_state:
+        return st.session_state["xrays_result"]
+    if not is_running("xrays"):
+        if st.button(f"Load the X-rays at {size} × {size} pixels", type="primary", key="load_xrays"):
+            st.session_state["xrays_for"] = wanted
+            start_job("xrays", ("xrays", *wanted), partial(read_xrays, root, size))
+            st.rerun()  # redraw without the button, with the bar
+        st.caption("Every X-ray is read and shrunk once; the same folder and size are then ready at once for everyone.")
+    follow_job("xrays", partial(describe_error, "Loading the X-rays"))
+    return None
 
 
 def choose_xray_folder(key: str) -> str | None:
@@ -70,13 +100,7 @@ def choose_data() -> LabelledArrays | None:
         return load_digits_cached()
     root = choose_xray_folder("live")
     size = st.select_slider("X-ray size (pixels)", (32, 48, 64, 96), 64, key="xray_size")
-    if root is None:
-        return None
-    try:
-        return load_xrays_cached(root, size)
-    except DatasetError as err:
-        st.error(str(err))
-        return None
+    return None if root is None else load_xrays(root, size)
 
 
 # ----------------------------------------------------------------------------- figures
@@ -143,6 +167,7 @@ def record(result: RunResult) -> None:
         "Test accuracy": result.test_accuracy, "Seconds": round(result.seconds, 1), "Stopped early": result.stopped,
     })
     st.session_state["last_result"] = result
+    st.session_state["last_model_file"] = keras_file(result.model)
 
 
 @st.fragment(run_every=POLL_S if "live_run" in st.session_state else None)
@@ -159,9 +184,13 @@ def live_view() -> None:
             record(run.result)
         st.rerun()
     done = len(run.history.get("loss", []))
-    st.progress(done / run.config.epochs, text=f"Training on {run.data.name}: epoch {done} of {run.config.epochs} done"
-                + (" — stopping after this batch…" if run.stopping else ""))
-    st.button("■ Stop", on_click=run.stop, disabled=run.stopping, key="stop")
+    state = " — stopping after this batch…" if run.stopping else " — paused" if run.paused else ""
+    bar, pause, stop = st.columns([5, 1, 1], vertical_alignment="bottom")
+    bar.progress(done / run.config.epochs, text=f"Training on {run.data.name}: epoch {done} of {run.config.epochs} done{state}")
+    pause.button("Resume" if run.paused else "Pause", icon=":material/play_arrow:" if run.paused else ":material/pause:",
+                 on_click=run.resume if run.paused else run.pause, disabled=run.stopping, key="pause",
+                 width="stretch")  # one button, so the fragment redraws it in place
+    stop.button("■ Stop", on_click=run.stop, disabled=run.stopping, key="stop", width="stretch")
     show(curves_figure(run.history, run.config.epochs), key="live_curves")
 
 
@@ -179,6 +208,66 @@ def show_last_result() -> None:
     left, _ = st.columns(2)
     with left:
         show(confusion_figure(result.confusion, result.class_names, "Test images: true against predicted"), key="confusion")
+    st.download_button("Download the trained network (.keras)", st.session_state["last_model_file"],
+                       file_name="small_cnn.keras", mime="application/octet-stream", key="download_model",
+                       help="Open it in Python with keras.saving.load_model(\"small_cnn.keras\").")
+    try_network(result)
+
+
+# ----------------------------------------------------------------------------- trying the trained network
+
+def is_xray_network(result: RunResult) -> bool:
+    return result.class_names == DISPLAY_NAMES
+
+
+def chosen_image(result: RunResult) -> tuple[np.ndarray, str] | None:
+    """The network's input for the image chosen to try it on, and a caption; None (with a message) until there is one."""
+    shape = result.test_x.shape[1:3]
+    choices = [HELD_OUT] + [SAMPLE_FILM] * is_xray_network(result) + [YOUR_IMAGE]
+    source = st.radio("Try it on", choices, horizontal=True, key="try_source")
+    if source == HELD_OUT:
+        i = st.slider("Test image", 1, len(result.test_x), 1, key="try_index") - 1
+        return result.test_x[i], f"Test image {i + 1}, really {result.class_names[result.test_y[i]]}"
+    if source == SAMPLE_FILM:
+        name = st.selectbox("Sample film (assets/samples/ATTRIBUTION.md)", list(sample_files()), key="try_sample")
+        return image_for_network(decode_image(read_sample(name), name).pixels, shape), f"The sample film '{name}'"
+    upload = st.file_uploader("An image (kept in memory only)", type=[e.lstrip(".") for e in SUPPORTED_EXTENSIONS], key="try_upload")
+    invert = not is_xray_network(result) and st.checkbox(
+        "My digit is dark on a light background (the training digits are light on dark: invert it)", True, key="try_invert")
+    if upload is None:
+        st.info("Choose an image file.")
+        return None
+    try:
+        pixels = decode_image(upload.getvalue(), upload.name).pixels
+    except ImageDecodeError as err:
+        st.error(f"{plain(upload.name)} cannot be used: {err}.")
+        return None
+    return image_for_network(pixels, shape, invert), plain(upload.name)
+
+
+def probabilities_figure(values: np.ndarray, class_names: tuple[str, ...]) -> go.Figure:
+    fig = go.Figure(go.Bar(x=values, y=list(class_names), orientation="h", text=[f"{v:.0%}" for v in values],
+                           textposition="outside", textfont=dict(size=16), marker_color="#2f6f9f"))
+    fig.update_layout(title="The network's probabilities", height=60 + 32 * len(class_names), margin=dict(l=10, r=10, t=40, b=10),
+                      xaxis=dict(range=[0, 1.15], tickformat=".0%", tickfont=dict(size=14)),
+                      yaxis=dict(type="category", autorange="reversed", tickfont=dict(size=16)))
+    return fig
+
+
+def try_network(result: RunResult) -> None:
+    """The trained network's answer, with its probabilities, for an image the user picks."""
+    st.subheader("Try the trained network")
+    chosen = chosen_image(result)
+    if chosen is None:
+        return
+    image, caption = chosen
+    values = probabilities(result.model, image)
+    left, right = st.columns([2, 3])
+    big = cv2.resize(image[..., 0], (IMAGE_PX, IMAGE_PX), interpolation=cv2.INTER_NEAREST)
+    left.image(big, caption=f"What the network reads ({image.shape[0]} × {image.shape[1]} px)", width=IMAGE_PX, clamp=True)
+    with right:
+        st.markdown(f"{caption}. The network says **{result.class_names[int(np.argmax(values))]}** ({values.max():.0%}).")
+        show(probabilities_figure(values, result.class_names), key="try_probabilities")
 
 
 def live_training_tab() -> None:
@@ -187,6 +276,8 @@ def live_training_tab() -> None:
                 "20 % kept back for the test accuracy at the end.")
     data = choose_data()
     config, train = choose_config()
+    if train and data is None:
+        st.warning("Load the X-rays first (the button above the settings).")
     if train and data is not None and "live_run" not in st.session_state:
         st.session_state.pop("live_error", None)
         st.session_state["live_run"] = LiveRun(data, config).start()
@@ -203,18 +294,12 @@ def live_training_tab() -> None:
             "Test accuracy": st.column_config.NumberColumn(format="percent"),
         })
         if st.button("Clear the runs", key="clear_runs"):
-            st.session_state.pop("runs")
-            st.session_state.pop("last_result", None)
+            for key in ("runs", "last_result", "last_model_file"):
+                st.session_state.pop(key, None)
             st.rerun()
 
 
 # ----------------------------------------------------------------------------- scratch versus transfer
-
-def describe_comparison_error(err: Exception) -> str:
-    if isinstance(err, (DatasetError, WeightsUnavailableError)):
-        return str(err)
-    return f"The comparison failed: {type(err).__name__}: {err}"
-
 
 def comparison_tab() -> None:
     st.markdown(
@@ -228,7 +313,7 @@ def comparison_tab() -> None:
     config = TrainingConfig(epochs=epochs, batch_size=32, filters=(16, 32, 64), dropout=0.3)
     if st.button("Run the comparison", type="primary", key="compare", disabled=root is None or is_running("comparison")):
         start_job("comparison", ("comparison", root, size, config), partial(compare, root, size, config))
-    follow_job("comparison", describe_comparison_error)
+    follow_job("comparison", partial(describe_error, "The comparison"))
     result: Comparison | None = st.session_state.get("comparison_result")
     if result is None:
         st.caption(f"Takes about a minute on a laptop CPU: reading every X-ray, MobileNetV2 at {TRANSFER_SIZE} px, then the "

@@ -222,7 +222,7 @@ def test_diagnose_page_answers_every_uploaded_file_at_once(corpus, xray_label):
             assert len(named) == 1 and expected.reason in named[0], (name, refusals)
         elif expected == XRAY:
             assert rows.loc[name, "Status"] in (STATUS_TEXT[OK], STATUS_TEXT[INCONCLUSIVE])
-            assert rows.loc[name, "Prediction"] == display_name(xray_label), name
+            assert rows.loc[name, "Top class"] == display_name(xray_label), name
         else:
             assert rows.loc[name, "Status"] == STATUS_TEXT[expected], name
     assert len(refusals) + len(rows) == len(files)

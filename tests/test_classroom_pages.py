@@ -4,11 +4,14 @@ import re
 import time
 from pathlib import Path
 
+import cv2
+import keras
 import numpy as np
 import pytest
 from streamlit.testing.v1 import AppTest
 
 from core.classes import CLASS_NAMES
+from pages.common import plain
 
 PAGES = Path(__file__).resolve().parents[1] / "pages"
 SLIDE_H1 = [0.693168, 0.899554, 0.802118]  # the course slide's h_1 after reading "h"
@@ -165,16 +168,100 @@ def test_recurrent_page_names_characters_outside_the_vocabulary():
 
 # ----------------------------------------------------------------------------- train a CNN
 
-def test_one_epoch_on_the_digits_finishes_and_shows_a_curve():
+def train_digits(epochs: int) -> AppTest:
     at = open_page("train_in_browser.py")
-    at.slider(key="epochs").set_value(1)
-    at.button(key="train").click().run()
-    rerun_while(at, "live_run", 90)
+    at.slider(key="epochs").set_value(epochs)
+    return at.button(key="train").click().run()
+
+
+def network_says(at: AppTest) -> str:
+    return markdown_containing(at, "The network says")[0]
+
+
+def png(pixels: np.ndarray) -> bytes:
+    return cv2.imencode(".png", pixels)[1].tobytes()
+
+
+def test_one_epoch_on_the_digits_shows_its_curves_then_downloads_and_answers_on_an_image_of_your_choice(tmp_path):
+    at = rerun_while(train_digits(1), "live_run", 90)
     assert not at.exception, [e.value for e in at.exception]
     runs = at.session_state["runs"]
     assert len(runs) == 1 and runs[0]["Epochs"] == "1/1" and 0 <= runs[0]["Test accuracy"] <= 1
     assert chart_specs(at, '"text":"Loss"')  # the loss and accuracy curves
     assert [m.value for m in at.metric][0].endswith("%")
+    assert [b.proto.label for b in at.get("download_button")] == ["Download the trained network (.keras)"]
+    (tmp_path / "small_cnn.keras").write_bytes(at.session_state["last_model_file"])
+    assert keras.saving.load_model(tmp_path / "small_cnn.keras").input_shape == (None, 8, 8, 1)
+
+    assert network_says(at).startswith("Test image 1, really ")  # a held-out digit by default
+    at.slider(key="try_index").set_value(7).run()
+    assert network_says(at).startswith("Test image 7, really ") and chart_specs(at, "The network's probabilities")
+
+    at.radio(key="try_source").set_value("Your image").run()
+    assert [i.value for i in at.info][-1] == "Choose an image file."
+    seven = np.full((64, 64), 255, np.uint8)
+    cv2.line(seven, (12, 12), (52, 12), 0, 6)
+    cv2.line(seven, (52, 12), (24, 56), 0, 6)
+    at.file_uploader(key="try_upload").set_value(("my *seven*.png", png(seven), "image/png")).run()
+    assert network_says(at).startswith(plain("my *seven*.png") + ". The network says **")  # as typed, not emphasis
+    at.file_uploader(key="try_upload").set_value(("notes.png", b"not an image", "image/png")).run()
+    assert [e.value for e in at.error][0].startswith(plain("notes.png") + " cannot be used: ")
+    assert not at.exception
+
+
+def test_training_can_be_paused_resumed_and_stopped():
+    at = train_digits(50)
+    run = at.session_state["live_run"]
+    at.button(key="pause").click().run()
+    assert run.paused and at.get("progress")[0].proto.text.endswith("— paused")
+    epochs = len(run.history.get("loss", []))
+    assert at.button(key="pause").label == "Resume"
+    at.button(key="pause").click().run()
+    assert not run.paused and at.button(key="pause").label == "Pause"
+    at.button(key="stop").click().run()
+    rerun_while(at, "live_run", 90)
+    assert not at.exception
+    runs = at.session_state["runs"]
+    assert runs[0]["Stopped early"] and epochs <= at.session_state["last_result"].epochs_run < 50
+
+
+def choose_server_xrays(at: AppTest, folder: Path, size: int) -> AppTest:
+    at.radio(key="data_source").set_value("Chest X-rays at low resolution").run()
+    at.radio(key="live_folder_choice").set_value("Chest X-rays from a folder on this server").run()
+    at.text_input(key="live_folder").set_value(str(folder)).run()
+    return at.select_slider(key="xray_size").set_value(size).run()
+
+
+def test_xrays_load_with_a_bar_then_the_network_trains_and_reads_a_sample_film(small_xray_folder, monkeypatch):
+    monkeypatch.setenv("CXR_DATA_ROOTS", str(small_xray_folder))
+    at = choose_server_xrays(open_page("train_in_browser.py"), small_xray_folder, 32)
+    at.slider(key="epochs").set_value(1)
+    at.button(key="train").click().run()
+    assert [w.value for w in at.warning] == ["Load the X-rays first (the button above the settings)."]
+
+    at.button(key="load_xrays").click().run()
+    assert at.get("progress") or "xrays_result" in at.session_state  # the bar, unless it was already done
+    rerun_while(at, "xrays_job")
+    assert not at.error and at.session_state["xrays_result"].x.shape == (24, 32, 32, 1)
+
+    at.button(key="train").click().run()
+    rerun_while(at, "live_run", 90)
+    at.radio(key="try_source").set_value("A sample film").run()
+    at.selectbox(key="try_sample").set_value("Child healthy").run()
+    assert network_says(at).startswith("The sample film 'Child healthy'. The network says **")
+    assert not at.exception
+
+
+def test_loading_the_xrays_can_be_stopped(dataset_dir):
+    at = open_page("train_in_browser.py")
+    at.radio(key="data_source").set_value("Chest X-rays at low resolution").run()
+    at.select_slider(key="xray_size").set_value(96).run()  # the shared set (316 X-rays), at a size no other test loads
+    at.button(key="load_xrays").click().run()
+    job = at.session_state["xrays_job"]
+    at.button(key="xrays_stop").click().run()
+    assert [i.value for i in at.info][-1].startswith("Stopped.") and at.button(key="load_xrays")
+    job.wait(120)
+    assert job.stopped and job.progress[1] < 316  # the reading really ended early
 
 
 def test_train_page_names_a_missing_folder_inside_the_allowed_ones(tmp_path, monkeypatch):
@@ -250,6 +337,19 @@ def test_inside_the_cnn_opens_on_a_sample_film_the_model_accepts_as_a_chest_xray
     assert classifier.analyse(pixels).status != "not_a_chest_xray"  # unlike the drawn phantom
     answers = [m.value for m in [*at.markdown, *at.warning] if "The model's answer for" in m.value]
     assert answers and "Adult COVID" in answers[0]
+
+
+def test_inside_the_cnn_offers_the_xrays_uploaded_on_diagnose(classifier, xray_paths):
+    from core.diagnosis import diagnose
+    at = open_page("inside_the_cnn.py", timeout=180)
+    assert "An X-ray from Diagnose" not in at.radio(key="image_source").options  # nothing uploaded yet
+    uploaded = diagnose(classifier, "my *chest*.png", xray_paths["covid19"][0].read_bytes())
+    at.session_state["diagnose_results"] = {uploaded.key: uploaded}  # as the Diagnose page leaves it
+    at.run()
+    at.radio(key="image_source").set_value("An X-ray from Diagnose").run()
+    assert at.selectbox(key="inside_diagnosed").options == ["my *chest*.png"]
+    answers = [m.value for m in [*at.markdown, *at.warning] if "The model's answer for" in m.value]
+    assert answers and plain("my *chest*.png") in answers[0] and not at.exception
 
 
 def test_filter_pictures_show_their_steps_and_can_be_stopped():

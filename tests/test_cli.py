@@ -6,11 +6,13 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from scipy.stats import binomtest
 from sklearn.metrics import accuracy_score, confusion_matrix, f1_score
 
 from core import benchmark, evaluate, predict
 from core.classes import CLASS_NAMES, display_name
 from core.evaluate import read_labelled_folder
+from core.model_store import sha256_of
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -65,6 +67,20 @@ def test_evaluate_matches_sklearn_on_the_same_predictions(classifier, xray_paths
     assert summary["macro_f1"] == pytest.approx(f1_score(truth, predicted, average="macro", labels=range(4), zero_division=0))
     assert summary["confusion_matrix"] == confusion_matrix(truth, predicted, labels=range(4)).tolist()
     assert set(summary["per_class"]) == set(CLASS_NAMES) and {"ece", "abstained", "not_a_chest_xray"} <= set(summary)
+
+
+def test_evaluate_gives_wilson_intervals_and_counts_the_models_training_files(classifier, xray_paths, tmp_path, capsys):
+    data = _small_dataset(tmp_path / "data", xray_paths)
+    assert evaluate.main([str(data)]) == 0
+    summary = json.loads(capsys.readouterr().out)
+    correct = round(summary["accuracy"] * summary["n"])
+    interval = binomtest(correct, summary["n"]).proportion_ci(method="wilson")
+    assert summary["accuracy_ci"] == pytest.approx([interval.low, interval.high])
+    for figures in summary["per_class"].values():
+        low, high = figures["recall_ci"]
+        assert low <= figures["recall"] <= high
+    trained = {entry["sha256"] for entry in classifier.card["training_files"]}
+    assert summary["in_training_set"] == sum(sha256_of(path) in trained for path in data.rglob("*.*"))
 
 
 @pytest.mark.parametrize("layout, message", [

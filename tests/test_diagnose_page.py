@@ -13,9 +13,11 @@ from streamlit.testing.v1 import AppTest
 
 from core.abstention import INCONCLUSIVE, NOT_A_CHEST_XRAY, STATUS_TEXT
 from core.classes import DISPLAY_NAMES
+from core.probability_text import probability_text
 from core.imaging import decode_image, read_image_file
 from core.model_store import CARD_FILE, DEFAULT_MODEL_DIR
 from core.samples import read_sample, sample_files
+from core.shortcut import OUTSIDE_WARNING
 from pages.common import plain
 
 REPO = Path(__file__).resolve().parents[1]
@@ -71,9 +73,12 @@ def dicom_bytes(pixels: np.ndarray) -> bytes:
     return buffer.getvalue()
 
 
+def chart_bar(at: AppTest) -> dict:
+    return json.loads(at.get("plotly_chart")[0].proto.spec)["data"][0]
+
+
 def chart_probabilities(at: AppTest) -> dict[str, float]:
-    spec = json.loads(at.get("plotly_chart")[0].proto.spec)
-    bar = spec["data"][0]
+    bar = chart_bar(at)
     return dict(zip(bar["y"], bar["x"]))
 
 
@@ -114,7 +119,7 @@ def test_bad_file_is_named_and_the_others_still_get_results(xray_paths):
     assert len(at.error) >= 1 and plain("notes.png") in at.error[0].value and "not an image file" in at.error[0].value
     table = at.dataframe[0].value
     assert list(table["File"]) == [files[0][0], files[2][0]]
-    assert set(table.columns) >= {"File", "Prediction", "Confidence", "Status"}
+    assert set(table.columns) >= {"File", "Top class", "Status", *DISPLAY_NAMES}
     assert at.get("plotly_chart") and any(c.startswith("Grad-CAM for") for c in captions(at))
 
     at.selectbox(key="detail_file").set_value(files[2][0]).run()
@@ -125,9 +130,8 @@ def test_dicom_gives_the_same_prediction_as_the_png(xray_paths):
     pixels = read_image_file(xray_paths["bacterial_pneumonia"][0]).pixels
     at = upload(open_app(), [("chest.png", png_bytes(pixels)), ("chest.dcm", dicom_bytes(pixels))])
     table = at.dataframe[0].value.set_index("File")
-    assert table.loc["chest.png", "Prediction"] == table.loc["chest.dcm", "Prediction"]
-    np.testing.assert_allclose(table.loc["chest.png", list(DISPLAY_NAMES)].astype(float),
-                               table.loc["chest.dcm", list(DISPLAY_NAMES)].astype(float), atol=1e-6)
+    assert table.loc["chest.png", "Top class"] == table.loc["chest.dcm", "Top class"]
+    assert list(table.loc["chest.png", list(DISPLAY_NAMES)]) == list(table.loc["chest.dcm", list(DISPLAY_NAMES)])
 
     at.selectbox(key="detail_file").set_value("chest.dcm").run()
     details = at.table[0].value
@@ -136,14 +140,46 @@ def test_dicom_gives_the_same_prediction_as_the_png(xray_paths):
     at.selectbox(key="window_preset").set_value("Lung fields").run()
     assert not at.exception
     assert any(c.startswith("Original (window") for c in captions(at))
-    assert chart_probabilities(at) == pytest.approx(dict(zip(DISPLAY_NAMES, table.loc["chest.dcm", list(DISPLAY_NAMES)])))
+    assert chart_bar(at)["text"] == list(table.loc["chest.dcm", list(DISPLAY_NAMES)])  # one rounding everywhere
 
 
-def test_an_image_that_is_no_chest_xray_gets_no_class():
+def test_an_image_that_is_no_chest_xray_gets_no_class_no_map_and_no_report():
     noise = (np.random.default_rng(1).random((300, 300, 3)) * 255).astype(np.uint8)
     at = upload(open_app(), [("noise.png", png_bytes(noise))])
     assert banner(at).startswith(f"**{STATUS_TEXT[NOT_A_CHEST_XRAY]}**")
     assert not any(name in banner(at) for name in DISPLAY_NAMES)
+    assert not any(s.label == "Class to explain" for s in at.selectbox)
+    assert len(set(chart_bar(at)["marker"]["color"])) == 1  # no bar stands out as a prediction
+    assert captions(at) == ["Original"]  # no heatmap
+    assert not at.get("download_button")
+    assert any(i.value.startswith("No class and no heatmap") for i in at.info)
+
+
+def _sample_analyses(classifier) -> dict:
+    """The model's own analysis of each sample film (what the page must show)."""
+    return {name: classifier.analyse(decode_image(read_sample(name), "sample.png").pixels) for name in sample_files()}
+
+
+def test_no_probability_is_shown_as_certain(classifier):
+    analyses = _sample_analyses(classifier)
+    name = max(analyses, key=lambda n: analyses[n].probabilities.max())  # the film the model is surest of
+    at = open_app()
+    at.selectbox(key="sample").set_value(name).run()
+    probabilities = analyses[name].probabilities
+    assert probability_text(probabilities.max()) in banner(at)
+    shown = chart_bar(at)["text"]
+    assert sorted(shown) == sorted(probability_text(p) for p in probabilities)
+    assert not any("100.0" in text or "0.0 %" in text for text in shown + [banner(at)])
+
+
+def test_a_map_mostly_outside_the_lungs_gets_a_caution_beside_it(classifier):
+    from core.shortcut import looked_outside_lungs
+    outside = {name: looked_outside_lungs(a.cam) for name, a in _sample_analyses(classifier).items()}
+    assert set(outside.values()) == {True, False}, outside  # the samples hold both kinds of map
+    at = open_app()
+    for name, expected in outside.items():
+        at.selectbox(key="sample").set_value(name).run()
+        assert (OUTSIDE_WARNING in [w.value for w in at.warning]) == expected, name
 
 
 def test_status_follows_the_threshold_without_recomputing(xray_paths):
@@ -153,9 +189,9 @@ def test_status_follows_the_threshold_without_recomputing(xray_paths):
     analysis = next(iter(at.session_state["diagnose_results"].values()))
 
     at.slider(key="threshold").set_value(1.0).run()
-    assert banner(at).startswith(f"**{STATUS_TEXT[INCONCLUSIVE]}**")
-    first, second = sorted(probabilities, key=probabilities.get, reverse=True)[:2]
-    assert first in banner(at) and second in banner(at)
+    first = max(probabilities, key=probabilities.get)
+    assert banner(at) == (f"**{STATUS_TEXT[INCONCLUSIVE]}**: the top class, {first}, has "
+                          f"{probability_text(probabilities[first])}, below the chosen 100 % threshold, so no class is given.")
 
     at.slider(key="threshold").set_value(0.25).run()
     assert banner(at).startswith(f"**{max(probabilities, key=probabilities.get)}**")

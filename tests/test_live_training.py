@@ -1,14 +1,16 @@
 """Live training: the bundled digits, low-resolution X-ray folders, the small CNN, per-epoch reports and stopping."""
 import os
+import tempfile
 from pathlib import Path
 
+import keras
 import numpy as np
 import pytest
 
 from core.classes import CLASS_NAMES
 from core.dataset import DatasetError
-from core.live_training import (LiveProgress, LiveRun, TrainingConfig, build_small_cnn, digits_arrays, train_live,
-                                xray_arrays)
+from core.live_training import (LiveProgress, LiveRun, TrainingConfig, build_small_cnn, digits_arrays, image_for_network,
+                                keras_file, probabilities, train_live, xray_arrays)
 
 TINY = TrainingConfig(epochs=1, batch_size=64, filters=(4,), dropout=0.0)
 
@@ -80,6 +82,54 @@ def test_live_run_trains_in_the_background_and_can_be_stopped(digits):
     run.wait(60)
     assert run.done and run.error is None
     assert run.result.stopped and run.result.epochs_run < 200
+
+
+def test_a_paused_run_waits_for_resume_then_trains_every_epoch(digits):
+    run = LiveRun(digits, TrainingConfig(epochs=2, batch_size=64, filters=(4,)))
+    run.pause()  # before the first batch ends
+    run.start()
+    assert run.paused and not run.done
+    run.resume()
+    run.wait(60)
+    assert run.done and run.error is None and not run.paused
+    assert run.result.epochs_run == 2 and not run.result.stopped
+
+
+def test_a_paused_run_can_still_be_stopped(digits):
+    run = LiveRun(digits, TrainingConfig(epochs=50, batch_size=64, filters=(4,)))
+    run.pause()
+    run.start()
+    run.stop()
+    run.wait(60)
+    assert run.done and run.error is None
+    assert run.result.stopped and run.result.epochs_run == 1  # the epoch of the batch it was held after
+
+
+def test_the_trained_network_downloads_as_a_keras_file_that_gives_the_same_answers(digits, tmp_path):
+    result = train_live(digits, TINY)
+    before = set(os.listdir(tempfile.gettempdir()))
+    data = keras_file(result.model)
+    assert set(os.listdir(tempfile.gettempdir())) == before  # nothing left on disk
+    (tmp_path / "small_cnn.keras").write_bytes(data)
+    loaded = keras.saving.load_model(tmp_path / "small_cnn.keras")
+    image = result.test_x[0]
+    assert loaded.predict(image[None], verbose=0)[0] == pytest.approx(probabilities(result.model, image), abs=1e-6)
+
+
+def test_the_network_answers_on_a_held_out_image_with_one_probability_per_class(digits):
+    result = train_live(digits, TINY)
+    answer = probabilities(result.model, result.test_x[0])
+    assert answer.shape == (10,) and answer.sum() == pytest.approx(1, abs=1e-5)
+    assert len(result.test_x) == result.n_test == len(result.test_y)
+
+
+def test_an_image_is_shrunk_to_the_network_input_and_inverted_on_request():
+    dark_ink = np.full((80, 60), 255, np.uint8)
+    dark_ink[20:60, 25:35] = 0  # a dark "1" on white paper
+    x = image_for_network(dark_ink, (8, 8), invert=True)
+    assert x.shape == (8, 8, 1) and x.dtype == np.float32 and 0 <= x.min() and x.max() <= 1
+    assert x[4, 3:5, 0].mean() > 0.5 and x[0, 0, 0] == 0  # the stroke is light, the paper dark, as in the digits
+    assert image_for_network(dark_ink, (8, 8))[0, 0, 0] == 1
 
 
 def test_xray_folder_loads_small_and_grey(dataset_dir, tmp_path):

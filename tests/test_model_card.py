@@ -117,3 +117,10 @@ def test_the_card_reports_the_shortcut_checks_and_text_alone_rarely_makes_covid1
     counts = card["training_data"]["counts"]
     assert label_test["images"] == sum(counts[name] for name in CLASS_NAMES) - counts["covid19"]
     assert label_test["turned_covid19"] <= 0.02 * label_test["images"]
+
+
+def test_a_target_no_threshold_reaches_is_reported_as_missed():
+    rng = np.random.default_rng(1)
+    labels, guesses = rng.integers(0, 4, 400), rng.dirichlet(np.ones(4), 400)  # chance-level answers
+    point = choose_threshold(labels, guesses, target_accuracy=0.97)
+    assert point["threshold"] == 0.99 and point["target_met"] is False and point["accuracy"] < 0.97 or point["coverage"] == 0

@@ -11,6 +11,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+from PIL import Image
 from markdown_it import MarkdownIt
 from sklearn.metrics import confusion_matrix
 from streamlit.testing.v1 import AppTest
@@ -243,3 +244,64 @@ def test_the_single_source_exhibit_is_flagged_and_not_validated_across_sources(p
     table = page.dataframe[0].value.set_index("Model")
     assert table.loc["single_source", "Accuracy on sources left out"] == "–"
     page.selectbox[0].set_value(DEFAULT_MODEL_DIR).run()
+
+
+def test_an_evaluation_on_the_models_own_training_images_is_flagged_with_intervals(multisource_dir):
+    training = card_of()["training_files"][:8]
+    members = {entry["file"]: (multisource_dir / entry["file"]).read_bytes() for entry in training}
+    at = open_page()
+    at.file_uploader[0].upload("mine.zip", labelled_zip(members), "application/zip")
+    at.run()
+    assert not at.exception
+    warnings = [w.value for w in at.warning]
+    assert any(w.startswith("Only 8 images") for w in warnings)
+    assert any(w.startswith("8 of 8 images are in this model's training set") for w in warnings)
+    accuracy = next(m for m in at.metric if m.label == "Accuracy")
+    assert any(c.value.startswith("95 % interval: ") and " to " in c.value for c in at.caption)
+    recall = next(d.value for d in at.dataframe if "95 % interval" in d.value)
+    assert list(recall["Class"]) == list(DISPLAY_NAMES)
+    assert accuracy.value.endswith("%")
+
+
+def test_a_few_images_not_in_the_training_files_get_the_small_set_warning_but_no_training_flag(xray_paths):
+    """Training films saved again as PNG are other files: only a byte-identical training file is flagged."""
+    members = {}
+    for folder, paths in xray_paths.items():
+        buffer = io.BytesIO()
+        Image.open(paths[0]).save(buffer, "PNG")
+        members[f"{folder}/{paths[0].stem}.png"] = buffer.getvalue()
+    at = open_page()
+    at.file_uploader[0].upload("mine.zip", labelled_zip(members), "application/zip")
+    at.run()
+    warnings = [w.value for w in at.warning]
+    assert any(w.startswith(f"Only {len(members)} images") for w in warnings)
+    assert not any("in this model's training set" in w for w in warnings)
+
+
+def test_after_switching_model_the_page_says_diagnose_and_the_sidebar_still_use_the_default(page):
+    assert not any("Diagnose always uses" in i.value for i in page.info)
+    page.selectbox[0].set_value(SINGLE_SOURCE).run()
+    note = next(i.value for i in page.info if "Diagnose always uses" in i.value)
+    assert "**single_source**" in note and "**default**" in note and "sidebar" in note
+    page.selectbox[0].set_value(DEFAULT_MODEL_DIR).run()
+
+
+def test_curves_hover_with_class_threshold_and_rates_in_percent_and_keep_legends_off_the_data(page):
+    layouts = {json.loads(c.proto.spec)["layout"].get("title", {}).get("text", ""): json.loads(c.proto.spec)
+               for c in page.get("plotly_chart")}
+    for title in ("ROC, one class against the rest", "Precision-recall, one class against the rest"):
+        spec = layouts[title]
+        assert spec["layout"]["legend"]["y"] < 0 and spec["layout"]["legend"]["orientation"] == "h"
+        curve = next(trace for trace in spec["data"] if trace["name"].startswith(DISPLAY_NAMES[0]))
+        assert curve["hovertemplate"].startswith(f"<b>{DISPLAY_NAMES[0]}</b><br>threshold %{{customdata}}")
+        assert "%{x:.1%}" in curve["hovertemplate"] and "%{y:.1%}" in curve["hovertemplate"]
+        assert all(text.endswith("%") or text == "above every probability" for text in curve["customdata"])
+    assert "Accuracy and coverage at each confidence threshold" in layouts
+
+
+def test_the_misclassified_table_shows_probabilities_by_the_one_rule_in_columns_that_fit(page):
+    table = next(d for d in tab(page, "Misclassified").dataframe)
+    assert "Confidence" not in table.value
+    probabilities = table.value[[f"P({name})" for name in DISPLAY_NAMES]]
+    assert probabilities.map(lambda v: v.endswith(" %")).all().all()
+    assert not probabilities.map(lambda v: v in ("100.0 %", "0.0 %")).any().any()

@@ -1,39 +1,45 @@
-"""The decision in words, and the downloadable PNG and PDF report, built in memory."""
+"""The decision in words, the one probability rule, and the downloadable PNG and PDF report, built in memory."""
 import io
+import json
 import re
-import zlib
 from datetime import datetime, timezone
 
 import numpy as np
+import pytest
 from PIL import Image
+from pypdf import PdfReader
 
 from core.abstention import INCONCLUSIVE, NOT_A_CHEST_XRAY, OK, STATUS_TEXT
 from core.classes import DISPLAY_NAMES
-from core.report import ReportContent, decision_text, pdf_report, png_bytes
+from core.model_store import CARD_FILE, DEFAULT_MODEL_DIR, model_identity
+from core.probability_text import probability_text
+from core.report import ReportContent, decision_text, limits_text, pdf_report, png_bytes
 
 PROBABILITIES = np.array([0.05, 0.10, 0.40, 0.45])
+CARD = json.loads((DEFAULT_MODEL_DIR / CARD_FILE).read_text())
 
 
 def pdf_text(pdf: bytes) -> str:
-    """All content streams of a PDF, inflated where compressed, as Latin-1 text."""
-    streams = re.findall(rb"stream\r?\n(.*?)\r?\nendstream", pdf, re.S)
-    texts = []
-    for stream in streams:
-        try:
-            texts.append(zlib.decompress(stream).decode("latin-1"))
-        except zlib.error:
-            texts.append(stream.decode("latin-1"))
-    return "\n".join(texts)
+    """The text a reader of the PDF sees, as pypdf extracts it, with runs of white space made single spaces."""
+    pages = PdfReader(io.BytesIO(pdf)).pages
+    return re.sub(r"\s+", " ", " ".join(page.extract_text() for page in pages))
+
+
+@pytest.mark.parametrize("p, shown", [(1.0, "> 99.9 %"), (0.9996, "> 99.9 %"), (0.9994, "> 99.9 %"), (0.999, "99.9 %"), (0.97, "97.0 %"),
+                                      (0.0004, "< 0.1 %"), (0.0, "< 0.1 %"), (0.001, "0.1 %")])
+def test_a_probability_never_reads_as_certain(p, shown):
+    assert probability_text(p) == shown
 
 
 def test_confident_decision_names_the_class_and_the_threshold():
-    assert decision_text(PROBABILITIES, OK, 0.4) == (DISPLAY_NAMES[3], "45.0% probability, at or above the 40% threshold.")
+    assert decision_text(PROBABILITIES, OK, 0.4) == (DISPLAY_NAMES[3], "45.0 % probability, at or above the 40 % threshold.")
 
 
-def test_inconclusive_names_the_two_leading_classes():
-    headline, detail = decision_text(PROBABILITIES, INCONCLUSIVE, 0.7)
+def test_inconclusive_says_the_top_class_fell_below_the_threshold():
+    headline, detail = decision_text(np.array([0.028, 0.001, 0.001, 0.97]), INCONCLUSIVE, 0.98)
     assert headline == STATUS_TEXT[INCONCLUSIVE]
-    assert detail == f"between {DISPLAY_NAMES[3]} (45.0%) and {DISPLAY_NAMES[2]} (40.0%); the top probability is under the 70% threshold."
+    assert detail == f"the top class, {DISPLAY_NAMES[3]}, has 97.0 %, below the chosen 98 % threshold, so no class is given."
+    assert DISPLAY_NAMES[0] not in detail  # not a toss-up between two classes
 
 
 def test_not_a_chest_xray_gives_no_class():
@@ -48,15 +54,59 @@ def test_png_bytes_is_lossless():
         np.testing.assert_array_equal(np.asarray(Image.open(io.BytesIO(png_bytes(image)))), image)
 
 
-def test_pdf_report_holds_both_images_the_numbers_the_model_and_the_disclaimer():
-    grey = np.tile(np.arange(256, dtype=np.uint8), (300, 1))
+def report(probabilities: np.ndarray = PROBABILITIES, status: str = OK, caution: str = "", shape=(300, 256)) -> bytes:
+    grey = np.tile(np.linspace(0, 255, shape[1]).astype(np.uint8), (shape[0], 1))
     rgb = np.stack([grey, grey[::-1], grey], axis=-1)
-    content = ReportContent("chest_é.png", grey, rgb, "Grad-CAM for Viral Pneumonia", PROBABILITIES,
-                            *decision_text(PROBABILITIES, OK, 0.4), "default", "ab12" * 16,
-                            "Not for diagnosis.", datetime(2026, 1, 2, 3, 4, tzinfo=timezone.utc))
-    pdf = pdf_report(content)
-    assert pdf.startswith(b"%PDF") and len(re.findall(rb"/Subtype\s*/Image", pdf)) == 2
-    text = pdf_text(pdf)
-    for expected in ("chest_\xe9.png", "ab12" * 16, "2026-01-02 03:04 UTC", "Not for diagnosis.", "Decision: Viral Pneumonia",
-                     "Grad-CAM for Viral Pneumonia", *DISPLAY_NAMES, "45.0%", "40.0%"):
+    return pdf_report(ReportContent("chest_é.png", grey, rgb, "Grad-CAM for Viral Pneumonia", probabilities, status, 0.4,
+                                    model_identity(CARD), limits_text(CARD), "Not for diagnosis.",
+                                    datetime(2026, 1, 2, 3, 4, tzinfo=timezone.utc), caution))
+
+
+def text_heights(pdf: bytes) -> dict[str, float]:
+    """Each line of text on the page and its height above the page's foot, in points."""
+    lines = {}
+    PdfReader(io.BytesIO(pdf)).pages[0].extract_text(
+        visitor_text=lambda text, cm, tm, *_: lines.setdefault(text.strip(), tm[5]) if text.strip() else None)
+    return lines
+
+
+def test_pdf_report_opens_with_the_disclaimer_and_the_models_limits():
+    text = pdf_text(report())
+    assert text.index("Not for diagnosis.") < text.index("Decision:")
+    limits = text.index("It learned from")
+    assert limits < text.index("Decision:") and "lateral views" in text[limits:text.index("Decision:")]
+    assert f"{CARD['validation']['leave_one_source_out']['accuracy']:.1%}" in text
+
+
+def test_pdf_report_names_the_model_its_date_the_decision_threshold_status_and_probabilities():
+    text = pdf_text(report())
+    for expected in ("chest_é.png", f"Model: {CARD['name']}, trained {CARD['trained_at']}", CARD["model_sha256"][:12],
+                     "2026-01-02 03:04 UTC", f"Decision: {DISPLAY_NAMES[3]}", "Decision threshold: 40 %",
+                     f"Status: {STATUS_TEXT[OK]}", *(f"{n} {probability_text(p)}" for n, p in zip(DISPLAY_NAMES, PROBABILITIES))):
         assert expected in text, expected
+
+
+def test_pdf_report_captions_the_image_and_its_heatmap_truly_and_shows_a_colour_scale():
+    pdf = report()
+    assert len(PdfReader(io.BytesIO(pdf)).pages) == 1
+    assert len(re.findall(rb"/Subtype\s*/Image", pdf)) == 3  # the image, its heatmap and the colour scale
+    text = pdf_text(pdf)
+    assert "The uploaded image, without viewing aids" in text
+    assert "Grad-CAM for Viral Pneumonia, over the same image" in text
+    assert "Colour scale: low" in text and "high" in text
+    assert "as the model read it" not in text
+
+
+def test_pdf_report_never_shows_certainty_and_carries_a_caution():
+    text = pdf_text(report(np.array([0.9997, 0.0001, 0.0001, 0.0001]), caution="The network looked mostly outside the lungs"))
+    assert "100.0" not in text and "> 99.9 %" in text and "< 0.1 %" in text and "0.0 %" not in text
+    assert "The network looked mostly outside the lungs" in text
+
+
+@pytest.mark.parametrize("shape", [(300, 256), (200, 600)])  # a tall and a wide film
+def test_pdf_report_leaves_no_large_blank_gap(shape):
+    """The text after the images follows right under their captions, whatever the image's shape."""
+    lines = text_heights(report(shape=shape))
+    caption = next(y for text, y in lines.items() if text.startswith("Grad-CAM for Viral Pneumonia"))
+    after = next(y for text, y in lines.items() if text.startswith("Colour scale"))
+    assert caption - after < 30  # about a centimetre: the two-line caption beside it, no empty box

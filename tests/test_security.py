@@ -19,9 +19,9 @@ from pydicom.uid import DigitalXRayImageStorageForPresentation, ExplicitVRLittle
 from core.diagnosis import Diagnosis, diagnose
 from core.imaging import ImageDecodeError
 from core.inference import Classifier
-from core.model_store import CARD_FILE, DEFAULT_MODEL_DIR, MODEL_FILE, ModelLoadError
+from core.model_store import CARD_FILE, DEFAULT_MODEL_DIR, MODEL_FILE, ModelLoadError, model_identity
 from core.ood import OOD_FILE
-from core.report import ReportContent, decision_text, pdf_report, png_bytes
+from core.report import ReportContent, limits_text, pdf_report, png_bytes
 from core.saliency import overlay
 
 REPO = Path(__file__).resolve().parents[1]
@@ -106,10 +106,9 @@ def process_uploads(classifier: Classifier, uploads: list[tuple[str, bytes]]) ->
             continue
         status = result.status(classifier.threshold)
         blended = overlay(result.decoded.pixels, result.saliency_map(classifier, "gradcam", result.top), 0.4)
-        headline, detail = decision_text(result.probabilities, status, classifier.threshold)
-        content = ReportContent(name, result.decoded.pixels, blended, "Grad-CAM", result.probabilities, headline,
-                                detail, classifier.card["name"], classifier.card["model_sha256"], "disclaimer",
-                                datetime.now(timezone.utc))
+        content = ReportContent(name, result.decoded.pixels, blended, "Grad-CAM", result.probabilities, status,
+                                classifier.threshold, model_identity(classifier.card), limits_text(classifier.card),
+                                "disclaimer", datetime.now(timezone.utc))
         assert png_bytes(blended).startswith(b"\x89PNG") and pdf_report(content).startswith(b"%PDF")
         outcomes.append(result)
     return outcomes

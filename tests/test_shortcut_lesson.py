@@ -1,0 +1,57 @@
+"""The shortcut-learning lesson: both models answer on the same adult films, and every figure comes from a card."""
+from pathlib import Path
+
+import pytest
+from streamlit.testing.v1 import AppTest
+
+from core.model_store import CARD_FILE, DEFAULT_MODEL_DIR, read_json
+from core.shortcut_lesson import ADULT_SAMPLES, EXHIBIT_DIR, SEEN, UNSEEN, validation_table
+from core.samples import sample_files
+
+PAGE = Path(__file__).resolve().parents[1] / "pages" / "shortcut_lesson.py"
+
+
+@pytest.fixture(scope="module")
+def lesson() -> AppTest:
+    at = AppTest.from_file(str(PAGE), default_timeout=180).run()
+    assert not at.exception, [e.value for e in at.exception]
+    return at
+
+
+def test_the_lesson_films_are_the_adult_samples():
+    assert set(ADULT_SAMPLES) == {name for name in sample_files() if name.startswith("Adult")}
+
+
+def test_the_validation_table_reads_the_default_card_and_is_absent_for_the_exhibit():
+    card = read_json(DEFAULT_MODEL_DIR, CARD_FILE)
+    table = validation_table(card).set_index("Figure")
+    validation = card["validation"]
+    assert table.loc["Accuracy (films whose class is known)", SEEN] == card["cross_validation"]["accuracy"]["mean"]
+    assert table.loc["Accuracy (films whose class is known)", UNSEEN] == validation["leave_one_source_out"]["accuracy"]
+    called = "Adult films without COVID-19 called COVID-19"
+    assert table.loc[called, SEEN] == validation["grouped_cv"]["headline"]["adult_non_covid19_called_covid19"]
+    assert table.loc[called, UNSEEN] == validation["leave_one_source_out"]["headline"]["adult_non_covid19_called_covid19"]
+    assert validation_table(read_json(EXHIBIT_DIR, CARD_FILE)) is None
+
+
+def test_two_models_answer_side_by_side_on_the_same_adult_films(lesson):
+    answers = lesson.dataframe[0].value
+    assert answers["Film"].tolist() == list(ADULT_SAMPLES)
+    assert list(answers.columns) == ["Film", "Five-source model", "Single-source exhibit"]
+    assert answers["Single-source exhibit"].str.startswith("COVID-19").all()  # "adult film => COVID-19"
+    assert (answers["Five-source model"].str[:8] != answers["Single-source exhibit"].str[:8]).any()  # two answers
+    [chart] = lesson.get("plotly_chart")
+    assert '"name":"Five-source model"' in chart.proto.spec and '"name":"Single-source exhibit"' in chart.proto.spec
+
+    lesson.radio(key="lesson_film").set_value("Adult healthy").run()
+    assert not lesson.exception and "The sample film 'Adult healthy'" in lesson.get("image")[0].proto.imgs[0].caption
+
+
+def test_the_lesson_quotes_the_cards_figures_and_the_exhibit_text(lesson):
+    default, exhibit = read_json(DEFAULT_MODEL_DIR, CARD_FILE), read_json(EXHIBIT_DIR, CARD_FILE)
+    text = " ".join(m.value for m in lesson.markdown)
+    assert f"**{exhibit['cross_validation']['accuracy']['mean']:.1%}**" in text
+    assert f"**{default['cross_validation']['accuracy']['mean']:.1%}**" in text
+    assert f"**{default['validation']['leave_one_source_out']['accuracy']:.1%}**" in text
+    assert [w.value for w in lesson.warning] == [exhibit["exhibit"]]
+    assert len(lesson.dataframe[1].value) == 4  # accuracy and three headline figures, hospitals seen against left out
