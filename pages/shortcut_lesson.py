@@ -9,6 +9,7 @@ from core.abstention import OK, STATUS_TEXT
 from core.classes import DISPLAY_NAMES
 from core.imaging import decode_image
 from core.inference import Analysis, Classifier
+from core.probability_text import probability_text
 from core.samples import read_sample
 from core.shortcut_lesson import (ADULT_SAMPLES, EXHIBIT_DIR, SEEN, UNSEEN, cross_validated_accuracy,
                                   validation_table)
@@ -30,14 +31,14 @@ def film_pixels() -> dict[str, np.ndarray]:
 
 def answer_text(analysis: Analysis) -> str:
     """"COVID-19 (99 %)", with the model's own caveat when it has one."""
-    text = f"{analysis.display_label} ({analysis.probabilities.max():.0%})"
+    text = f"{analysis.display_label} ({probability_text(analysis.probabilities.max())})"
     return text if analysis.status == OK else f"{text} · {STATUS_TEXT[analysis.status]}"
 
 
 def probabilities_figure(answers: dict[str, Analysis]) -> go.Figure:
     """Both models' probabilities for one film, class by class, side by side."""
     fig = go.Figure([go.Bar(name=model, x=a.probabilities, y=list(DISPLAY_NAMES), orientation="h", marker_color=colour,
-                            text=[f"{v:.0%}" for v in a.probabilities], textposition="outside", textfont=dict(size=16))
+                            text=[probability_text(v) for v in a.probabilities], textposition="outside", textfont=dict(size=16))
                      for (model, a), colour in zip(answers.items(), COLOURS)])
     fig.update_layout(barmode="group", height=IMAGE_PX + 20, margin=dict(l=10, r=10, t=10, b=10),
                       xaxis=dict(range=[0, 1.25], tickformat=".0%", tickfont=dict(size=14)),

@@ -55,3 +55,10 @@ def test_the_lesson_quotes_the_cards_figures_and_the_exhibit_text(lesson):
     assert f"**{default['validation']['leave_one_source_out']['accuracy']:.1%}**" in text
     assert [w.value for w in lesson.warning] == [exhibit["exhibit"]]
     assert len(lesson.dataframe[1].value) == 4  # accuracy and three headline figures, hospitals seen against left out
+
+
+def test_the_answers_follow_the_one_probability_rule(lesson):
+    answers = next(d.value for d in lesson.dataframe if "Film" in d.value)
+    cells = [cell for column in answers.columns[1:] for cell in answers[column]]
+    assert cells and not any("100%" in cell or "100.0" in cell or "(0%)" in cell for cell in cells)
+    assert all(" %)" in cell for cell in cells)  # "Healthy (56.8 %)", "COVID-19 (> 99.9 %)"
