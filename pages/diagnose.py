@@ -10,7 +10,7 @@ from core.abstention import INCONCLUSIVE, NOT_A_CHEST_XRAY, OK
 from core.classes import DISPLAY_NAMES
 from core.diagnosis import GRADCAM, Diagnosis, diagnose, upload_key
 from core.export import TOP_CLASS, csv_bytes, diagnosis_table, with_provenance
-from core.imaging import SUPPORTED_EXTENSIONS, DecodedImage, ImageDecodeError
+from core.imaging import DecodedImage, ImageDecodeError
 from core.inference import Classifier
 from core.model_store import DEFAULT_MODEL_DIR, model_identity
 from core.performance import loso_accuracy, populations_table
@@ -262,9 +262,9 @@ st.markdown("Upload chest X-rays to see what the network predicts, how sure it i
             "prediction. Files stay in memory for this session only and are never saved. (While an upload over 1 MB "
             "arrives, the web server buffers it in an unnamed temporary file, deleted as soon as it is received.)")
 upload_column, sample_column = st.columns([3, 1])
-uploads = upload_column.file_uploader(f"Chest X-rays (PNG, JPEG, BMP, TIFF, WebP or DICOM; at most "
-                                      f"{st.get_option('server.maxUploadSize')} MB each)", key="uploads",
-                                      type=[ext.lstrip(".") for ext in SUPPORTED_EXTENSIONS], accept_multiple_files=True)
+uploads = upload_column.file_uploader(  # no type filter: files are recognised by content (DICOMs often have no extension)
+    f"Chest X-rays (PNG, JPEG, BMP, TIFF, WebP or DICOM, with or without an extension; at most "
+    f"{st.get_option('server.maxUploadSize')} MB each)", key="uploads", accept_multiple_files=True)
 sample = sample_column.selectbox("No X-ray at hand? Try a sample", list(sample_files()), index=None, key="sample",
                                  placeholder="Choose a sample film", disabled=bool(uploads),
                                  help="Openly licensed films (assets/samples/ATTRIBUTION.md). They are in the model's "

@@ -99,6 +99,20 @@ def test_dicom_upload_shows_decision_and_dicom_details(page, xray_paths, tmp_pat
     page.screenshot(path=str(screenshot_dir / "diagnose_dicom.png"), full_page=True)
 
 
+def test_files_without_an_extension_are_read_by_content(page, xray_paths, tmp_path):
+    from playwright.sync_api import expect
+
+    dicom = chest_dicom(xray_paths["normal"][0], tmp_path / "IM0001")  # scanners often write DICOMs like this
+    notes = {"name": "NOTES", "mimeType": "application/octet-stream", "buffer": b"ward round notes, not an image"}
+    scan = {"name": dicom.name, "mimeType": "application/octet-stream", "buffer": dicom.read_bytes()}
+    page.locator('input[type="file"]').set_input_files([scan, notes])
+    expect(page.get_by_role("heading", name="IM0001")).to_be_visible(timeout=TIMEOUT_MS)
+    finished(page)
+    expect(decision(page)).to_be_visible()
+    expect(page.get_by_test_id("stAlert").filter(has_text="NOTES could not be analysed: not an image file")).to_be_visible()
+    assert_no_exception(page)
+
+
 def test_batch_with_a_bad_file_names_it_and_downloads_the_other_rows(page, classifier, xray_paths, screenshot_dir):
     from playwright.sync_api import expect
 
