@@ -1,12 +1,12 @@
 """Train a classifier, validate it across patients and sources, then train on all images and write models/<name>/.
 
     python -m core.train DATA_DIR --out models/NAME [--backbone mobilenet_v2|resnet50|small_cnn]
-        [--epochs N] [--img-size N] [--folds K] [--seed S]
+        [--epochs N] [--img-size N] [--folds K] [--restyled-copies N] [--intensity none|clahe] [--seed S]
 
 DATA_DIR holds one folder per label. With a manifest.csv (core/manifest.py), folds are grouped by patient, every
 source is also left out once (train on the others, report on it), and coarse labels such as
 pneumonia_unspecified train with a loss that rewards any class they allow. Transfer backbones stay frozen: their
-pooled features are computed once (plus mirrored copies) and a linear softmax head is trained on them.
+pooled features are computed once (plus mirrored and restyled copies) and a linear softmax head is trained on them.
 small_cnn is trained end to end from scratch.
 """
 import argparse
