@@ -98,10 +98,9 @@ def source_audit(features: np.ndarray, labels: np.ndarray, sources: np.ndarray, 
         probe = make_pipeline(StandardScaler(), LogisticRegression(C=0.1, max_iter=2000))
         return float(balanced_accuracy_score(y, cross_val_predict(probe, x, y, cv=splits)))
 
-    exact = np.flatnonzero(labels < N_CLASSES)
-    position = {i: k for k, i in enumerate(exact)}
-    exact_folds = [(np.array([position[i] for i in tr if i in position]), np.array([position[i] for i in te if i in position]))
-                   for tr, te in folds]
+    exact = labels < N_CLASSES
+    position = np.cumsum(exact) - 1  # an image's index among the images with a class label
+    exact_folds = [(position[tr[exact[tr]]], position[te[exact[te]]]) for tr, te in folds]
     return {
         "source_balanced_accuracy": held_out_balanced_accuracy(features, sources, folds),
         "source_chance": 1.0 / len(set(sources)),
