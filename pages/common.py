@@ -9,9 +9,9 @@ import numpy as np
 import streamlit as st
 from streamlit.runtime.pages_manager import PagesManager
 
-from core.inference import Classifier
-from core.model_store import CARD_FILE, DEFAULT_MODEL_DIR, ModelLoadError, read_json
-from core.performance import loso_accuracy
+from core.evaluation.performance import loso_accuracy
+from core.model.bundle import CARD_FILE, DEFAULT_MODEL_DIR, ModelLoadError, read_json
+from core.serving.classifier import Classifier
 
 SHELL_SHOWN = "app_shell_shown"  # session_state: app.py has drawn the sidebar in this session
 DISCLAIMER = "For education and research only, not for diagnosis. A clinician must read every image."
@@ -109,7 +109,7 @@ def render_sidebar() -> None:
     card = read_card(str(DEFAULT_MODEL_DIR), card_modified(DEFAULT_MODEL_DIR))
     with st.sidebar:
         if card is None:
-            st.error("No model found in models/default. Train one with `python -m core.train`.")
+            st.error("No model found in models/default. Train one with `python -m core.cli.train`.")
         else:
             st.markdown(f"**Model used by Diagnose:** `{card['name']}` · {card['backbone']}  \n"
                         f"**Trained:** {card['trained_at']}")

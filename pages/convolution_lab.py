@@ -7,10 +7,24 @@ import plotly.graph_objects as go
 import streamlit as st
 from sklearn.datasets import load_sample_images
 
-from core.convolution import (ACTIVATIONS, COURSE_POOLING_EXAMPLE, COURSE_STRIDE_INPUT, COURSE_STRIDE_KERNEL,
-                              COURSE_STRIDE_SLIDE_OUTPUT, KERNEL_PRESETS, chest_phantom, convolution_step, convolve2d,
-                              flatten, output_size, pad, pool2d, receptive_field_steps, softmax)
-from core.imaging import SUPPORTED_EXTENSIONS, ImageDecodeError, decode_image
+from core.imaging.decode import SUPPORTED_EXTENSIONS, ImageDecodeError, decode_image
+from core.imaging.phantom import chest_phantom
+from core.teaching.convolution import (
+    ACTIVATIONS,
+    COURSE_POOLING_EXAMPLE,
+    COURSE_STRIDE_INPUT,
+    COURSE_STRIDE_KERNEL,
+    COURSE_STRIDE_SLIDE_OUTPUT,
+    KERNEL_PRESETS,
+    convolution_step,
+    convolve2d,
+    flatten,
+    output_size,
+    pad,
+    pool2d,
+    receptive_field_steps,
+    softmax,
+)
 from pages.common import route_through_app
 
 route_through_app()
@@ -65,7 +79,8 @@ def grid_figure(values: np.ndarray, title: str, highlight: tuple[int, int, int, 
             fig.add_shape(type="rect", x0=left - 0.5, x1=left + cols - 0.5, y0=top - 0.5, y1=top + rows - 0.5,
                           line=dict(color=colour, width=4, dash=dash))
     side = CELL_PX * max(values.shape) + 60
-    fig.update_layout(title=dict(text=title, font=dict(size=GRID_FONT_PX)), height=side, margin=dict(l=10, r=10, t=40, b=10), plot_bgcolor="rgba(0,0,0,0)")
+    fig.update_layout(title=dict(text=title, font=dict(size=GRID_FONT_PX)), height=side, margin=dict(l=10, r=10, t=40, b=10),
+                      plot_bgcolor="rgba(0,0,0,0)")
     axis = dict(showticklabels=False, showgrid=False, zeroline=False, ticks="")
     fig.update_xaxes(constrain="domain", **axis)
     fig.update_yaxes(autorange="reversed", scaleanchor="x", **axis)
@@ -300,7 +315,8 @@ def pooling_section(activated: np.ndarray) -> None:
             with a:
                 show(grid_figure(example, "Input 4×4", (0, 0, size, size)), key="pool_example_in")
             with b:
-                show(grid_figure(pooled, f"{mode.title()} pooled {pooled.shape[0]}×{pooled.shape[1]}", (0, 0, 1, 1)), key="pool_example_out")
+                title = f"{mode.title()} pooled {pooled.shape[0]}×{pooled.shape[1]}"
+                show(grid_figure(pooled, title, (0, 0, 1, 1)), key="pool_example_out")
             st.latex(rf"\left\lfloor \frac{{4 - {size}}}{{{stride}}} \right\rfloor + 1 = {output_size(4, size, stride)}")
             st.markdown(f"Flatten, row by row: `{fmt_all(flatten(pooled))}`")
     with right:
@@ -310,7 +326,8 @@ def pooling_section(activated: np.ndarray) -> None:
         except ValueError as err:
             st.error(f"Cannot pool the feature map: {err}.")
         else:
-            show(image_figure(pooled_map, f"{activated.shape[0]}×{activated.shape[1]} → {pooled_map.shape[0]}×{pooled_map.shape[1]}"), key="pooled_map")
+            sizes = f"{activated.shape[0]}×{activated.shape[1]} → {pooled_map.shape[0]}×{pooled_map.shape[1]}"
+            show(image_figure(pooled_map, sizes), key="pooled_map")
             flat = flatten(pooled_map)
             st.markdown(f"Flatten gives a vector of {pooled_map.shape[0]} × {pooled_map.shape[1]} = **{flat.size:,}** numbers, "
                         f"ready for a Dense layer. The first eight: `{fmt_all(flat[:8])}`")

@@ -1,25 +1,25 @@
 """Diagnose: upload chest X-rays, read the model's decision and probabilities, and see where it looked."""
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import numpy as np
 import pandas as pd
 import plotly.graph_objects as go
 import streamlit as st
 
-from core.abstention import INCONCLUSIVE, NOT_A_CHEST_XRAY, OK
 from core.classes import DISPLAY_NAMES
-from core.diagnosis import GRADCAM, Diagnosis, diagnose, upload_key
-from core.export import TOP_CLASS, csv_bytes, diagnosis_table, with_provenance
-from core.imaging import DecodedImage, ImageDecodeError
-from core.inference import Classifier
-from core.model_store import DEFAULT_MODEL_DIR, model_identity
-from core.performance import loso_accuracy, populations_table
-from core.probability_text import probability_text
-from core.report import ReportContent, decision_text, limits_text, pdf_report, png_bytes
-from core.saliency import METHODS, SaliencyExplainer, overlay
-from core.shortcut import OUTSIDE_WARNING, looked_outside_lungs
-from core.samples import read_sample, sample_files
-from core.viewing import FILE_WINDOW, WINDOW_PRESETS, display_pixels, fit_for_display, preset_window
+from core.data.samples import read_sample, sample_files
+from core.evaluation.performance import loso_accuracy, populations_table
+from core.evaluation.shortcut import OUTSIDE_WARNING, looked_outside_lungs
+from core.imaging.decode import DecodedImage, ImageDecodeError
+from core.imaging.viewing import FILE_WINDOW, WINDOW_PRESETS, display_pixels, fit_for_display, preset_window
+from core.model.abstention import INCONCLUSIVE, NOT_A_CHEST_XRAY, OK
+from core.model.bundle import DEFAULT_MODEL_DIR, model_identity
+from core.serving.classifier import Classifier
+from core.serving.diagnosis import GRADCAM, Diagnosis, diagnose, upload_key
+from core.serving.export import TOP_CLASS, csv_bytes, diagnosis_table, with_provenance
+from core.serving.probability_text import probability_text
+from core.serving.report import ReportContent, decision_text, limits_text, pdf_report, png_bytes
+from core.serving.saliency import METHODS, SaliencyExplainer, overlay
 from pages.common import DISCLAIMER, get_classifier, load_classifier_or_stop, plain, route_through_app
 
 route_through_app()
@@ -87,7 +87,7 @@ def choose_result(labels: list[str], results: list[Diagnosis], threshold: float,
     st.dataframe(table, hide_index=True, key="summary_table", on_select=show_clicked_row, selection_mode="single-row",
                  column_order=list(TABLE_WIDTHS), column_config={name: st.column_config.TextColumn(width=width)
                                                                  for name, width in TABLE_WIDTHS.items()})
-    st.download_button("Download the table (CSV)", csv_bytes(with_provenance(table, card, threshold, datetime.now(timezone.utc))),
+    st.download_button("Download the table (CSV)", csv_bytes(with_provenance(table, card, threshold, datetime.now(UTC))),
                        "xray_predictions.csv", "text/csv", icon=":material/download:")
     if st.session_state.get("detail_file") not in labels:
         st.session_state.pop("detail_file", None)
@@ -176,7 +176,7 @@ def show_downloads(classifier: Classifier, result: Diagnosis, status: str, thres
     decoded, key, card = result.decoded, result.key[:16], classifier.card
     stem = decoded.name.rsplit(".", 1)[0]
     report = ReportContent(decoded.name, fit_for_display(decoded.pixels), blended, caption, result.probabilities, status,
-                           threshold, model_identity(card), limits_text(card), DISCLAIMER, datetime.now(timezone.utc), caution)
+                           threshold, model_identity(card), limits_text(card), DISCLAIMER, datetime.now(UTC), caution)
     st.download_button("Overlay (PNG)", lambda: png_bytes(blended), f"{stem}_{method}.png", "image/png",
                        icon=":material/image:", key=f"png_{key}", width="stretch")
     st.download_button("Report (PDF)", lambda: pdf_report(report), f"{stem}_report.pdf", "application/pdf",

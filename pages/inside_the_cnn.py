@@ -7,19 +7,28 @@ import plotly.express as px
 import plotly.graph_objects as go
 import streamlit as st
 
-from core.abstention import OK, STATUS_TEXT
-from core.background import Report
 from core.classes import DISPLAY_NAMES
-from core.convolution import chest_phantom
-from core.diagnosis import Diagnosis
-from core.imaging import SUPPORTED_EXTENSIONS, ImageDecodeError, decode_image
-from core.inference import Classifier
-from core.introspection import (ConvolutionOutput, architecture_table, convolution_outputs, feature_maps,
-                                first_conv_kernels, kernels_as_rgb, kernels_on_grey, maximise_activation,
-                                parameter_counts, strongest_channels)
-from core.model_store import DEFAULT_MODEL_DIR
-from core.saliency import SaliencyExplainer, overlay
-from core.samples import read_sample, sample_files
+from core.data.samples import read_sample, sample_files
+from core.imaging.decode import SUPPORTED_EXTENSIONS, ImageDecodeError, decode_image
+from core.imaging.phantom import chest_phantom
+from core.model.abstention import OK, STATUS_TEXT
+from core.model.bundle import DEFAULT_MODEL_DIR
+from core.serving.classifier import Classifier
+from core.serving.diagnosis import Diagnosis
+from core.serving.saliency import SaliencyExplainer, overlay
+from core.teaching.background import Report
+from core.teaching.introspection import (
+    ConvolutionOutput,
+    architecture_table,
+    convolution_outputs,
+    feature_maps,
+    first_conv_kernels,
+    kernels_as_rgb,
+    kernels_on_grey,
+    maximise_activation,
+    parameter_counts,
+    strongest_channels,
+)
 from pages.common import get_classifier, load_classifier_or_stop, plain, route_through_app
 from pages.job_view import follow_job, is_running, start_job
 

@@ -9,7 +9,7 @@ from typing import Any
 
 import streamlit as st
 
-from core.background import JobRegistry, Report
+from core.teaching.background import JobRegistry, Report
 
 POLL_S = 1.0  # how often a running job's progress is redrawn
 

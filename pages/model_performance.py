@@ -1,33 +1,39 @@
 """Model performance: how good each model is, per class, how well calibrated, and how it does on your images."""
 import base64
 import io
-from datetime import datetime, timezone
+from collections.abc import Callable
+from datetime import UTC, datetime
 from pathlib import Path
-from typing import Callable
 
 import numpy as np
 import pandas as pd
 import streamlit as st
 from PIL import Image
 
-from core import abstention, performance
 from core.classes import CLASS_NAMES, DISPLAY_NAMES
-from core.dataset import DatasetError
-from core.evaluate import LabelledFiles, evaluate_images, read_labelled_folder
-from core.export import csv_bytes, evaluation_table, with_provenance
-from core.imaging import ImageDecodeError, read_image_file
-from core.model_store import CARD_FILE, DEFAULT_MODEL_DIR, HISTORY_FILE, PREDICTIONS_FILE, list_model_dirs, read_json
-from core.probability_text import probability_text
-from core.server_paths import (ROOTS_VARIABLE, ServerPathError, allowed_roots, resolve_user_folder,
-                                server_folders_allowed)
-from core.zip_dataset import MAX_ZIP_BYTES, read_labelled_zip
+from core.data.folders import DatasetError
+from core.data.labelled import LabelledFiles, read_labelled_folder
+from core.data.server_paths import (
+    ROOTS_VARIABLE,
+    ServerPathError,
+    allowed_roots,
+    resolve_user_folder,
+    server_folders_allowed,
+)
+from core.data.zip_upload import MAX_ZIP_BYTES, read_labelled_zip
+from core.evaluation import performance
+from core.evaluation.evaluate import evaluate_images
+from core.imaging.decode import ImageDecodeError, read_image_file
+from core.model import abstention
+from core.model.bundle import CARD_FILE, DEFAULT_MODEL_DIR, HISTORY_FILE, PREDICTIONS_FILE, list_model_dirs, read_json
+from core.paths import TEACHING_DATASET
+from core.serving.export import csv_bytes, evaluation_table, with_provenance
+from core.serving.probability_text import probability_text
 from pages import performance_figures as figures
 from pages.common import load_classifier_or_stop, plain, route_through_app
 
 route_through_app()
 
-REPO = Path(__file__).resolve().parents[1]
-DEFAULT_DATASET = "../shared/datasets/chest_xray_4class"  # relative to the repository
 THRESHOLDS = np.round(np.arange(0.25, 1.0, 0.01), 2)
 THUMBNAIL_PX = 96
 FEW_IMAGES = 30  # below this many, an evaluation's figures are too uncertain to lean on
@@ -132,7 +138,7 @@ def choose_thumbnail_folder() -> Path | None:
                    f"folders with {ROOTS_VARIABLE}.")
         return None
     try:
-        default = str(resolve_user_folder(str(REPO / DEFAULT_DATASET)))
+        default = str(resolve_user_folder(str(TEACHING_DATASET)))
     except ServerPathError:
         default = ""
     folder = st.text_input("Dataset folder on this server (for thumbnails)", default,
@@ -276,13 +282,13 @@ def show_by_source(model_dir: Path, card: dict) -> None:
 
 
 def run_evaluation(model_dir: Path, source: str, read: Callable[[], LabelledFiles]) -> dict:
-    """Evaluate a labelled set `read()` with core.evaluate, as `python -m core.evaluate` does."""
+    """Evaluate a labelled set `read()` with core.evaluation.evaluate, as `python -m core.cli.evaluate` does."""
     classifier = load_classifier_or_stop(str(model_dir))
     bar = st.progress(0.0, text="Reading images…")
     try:
         summary, rows = evaluate_images(classifier, read(), lambda done, total: bar.progress(
             done / total, text=f"Reading and classifying images: {done}/{total}"))
-        return {"summary": summary, "rows": rows, "created": datetime.now(timezone.utc)}
+        return {"summary": summary, "rows": rows, "created": datetime.now(UTC)}
     except DatasetError as err:
         return {"error": f"Cannot evaluate {source}: {err}"}
     finally:
@@ -324,8 +330,10 @@ def show_evaluation_result(result: dict, card: dict) -> None:
     cols[1].metric("Accuracy", f"{summary['accuracy']:.1%}", help="Share of images whose top class is the true one.")
     cols[1].caption(f"95 % interval: {_interval(summary['accuracy_ci'])}")
     cols[2].metric("Macro-F1", f"{summary['macro_f1']:.3f}")
-    cols[3].metric("Inconclusive", summary["abstained"], help="Top probability below the model's threshold; still counted by their top class below.")
-    cols[4].metric("Not a chest X-ray", summary["not_a_chest_xray"], help="Unlike the training images; still counted by their top class below.")
+    cols[3].metric("Inconclusive", summary["abstained"], help="Top probability below the model's threshold; "
+                   "still counted by their top class below.")
+    cols[4].metric("Not a chest X-ray", summary["not_a_chest_xray"], help="Unlike the training images; "
+                   "still counted by their top class below.")
     per_class = summary["per_class"]
     st.dataframe(pd.DataFrame({"Class": DISPLAY_NAMES, "Images": [per_class[n]["support"] for n in CLASS_NAMES],
                                "Recall": [f"{per_class[n]['recall']:.1%}" if per_class[n]["support"] else "–" for n in CLASS_NAMES],
@@ -345,7 +353,7 @@ def show_evaluation_result(result: dict, card: dict) -> None:
 
 def show_own_evaluation(model_dir: Path, card: dict) -> None:
     st.write("Upload a ZIP with one folder per class, named " + ", ".join(f"`{name}`" for name in CLASS_NAMES)
-             + ", or give such a folder on this server. The same code runs behind `python -m core.evaluate DATA_DIR`. "
+             + ", or give such a folder on this server. The same code runs behind `python -m core.cli.evaluate DATA_DIR`. "
              "Nothing you upload is stored. Use images the model has never seen: its own training images "
              f"({card.get('training_data', {}).get('source', 'unknown')}) give flattering figures, and are flagged.")
     sources = ["ZIP upload"] + ["Folder on this server"] * server_folders_allowed()
@@ -395,7 +403,7 @@ def main() -> None:
     st.title("Model performance")
     model_dirs = list_model_dirs()
     if not model_dirs:
-        st.error("No model found in models/. Train one with `python -m core.train DATA_DIR --out models/default`.")
+        st.error("No model found in models/. Train one with `python -m core.cli.train DATA_DIR --out models/default`.")
         st.stop()
     if len(model_dirs) > 1:
         st.subheader("Models side by side")

@@ -7,8 +7,8 @@ from plotly.colors import qualitative
 from plotly.subplots import make_subplots
 
 from core.classes import CLASS_NAMES, DISPLAY_NAMES
-from core.performance import Curve, Reliability
-from core.probability_text import probability_text
+from core.evaluation.performance import Curve, Reliability
+from core.serving.probability_text import probability_text
 
 CLASS_COLOURS = qualitative.Plotly[:len(CLASS_NAMES)]
 FOLD_COLOURS = qualitative.D3

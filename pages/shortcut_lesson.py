@@ -5,14 +5,20 @@ import pandas as pd
 import plotly.graph_objects as go
 import streamlit as st
 
-from core.abstention import OK, STATUS_TEXT
 from core.classes import DISPLAY_NAMES
-from core.imaging import decode_image
-from core.inference import Analysis, Classifier
-from core.probability_text import probability_text
-from core.samples import read_sample
-from core.shortcut_lesson import (ADULT_SAMPLES, EXHIBIT_DIR, SEEN, UNSEEN, cross_validated_accuracy,
-                                  validation_table)
+from core.data.samples import read_sample
+from core.imaging.decode import decode_image
+from core.model.abstention import OK, STATUS_TEXT
+from core.serving.classifier import Analysis, Classifier
+from core.serving.probability_text import probability_text
+from core.teaching.shortcut_lesson import (
+    ADULT_SAMPLES,
+    EXHIBIT_DIR,
+    SEEN,
+    UNSEEN,
+    cross_validated_accuracy,
+    validation_table,
+)
 from pages.common import load_classifier_or_stop, route_through_app
 
 route_through_app()

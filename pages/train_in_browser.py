@@ -1,6 +1,5 @@
 """Train a CNN: a small network trained live on digits or low-resolution X-rays, and scratch versus transfer."""
 from functools import partial
-from pathlib import Path
 
 import cv2
 import numpy as np
@@ -10,21 +9,32 @@ import plotly.graph_objects as go
 import streamlit as st
 from plotly.subplots import make_subplots
 
-from core.background import Report
 from core.classes import DISPLAY_NAMES
-from core.dataset import DatasetError
-from core.imaging import SUPPORTED_EXTENSIONS, ImageDecodeError, decode_image
-from core.live_training import (ACTIVATIONS, OPTIMIZERS, LabelledArrays, LiveRun, RunResult, TrainingConfig,
-                                digits_arrays, image_for_network, keras_file, probabilities, xray_arrays)
-from core.samples import read_sample, sample_files
-from core.server_paths import ROOTS_VARIABLE, ServerPathError, resolve_user_folder, server_folders_allowed
-from core.transfer_comparison import TRANSFER_SIZE, Comparison, WeightsUnavailableError, compare
+from core.data.folders import DatasetError
+from core.data.samples import read_sample, sample_files
+from core.data.server_paths import ROOTS_VARIABLE, ServerPathError, resolve_user_folder, server_folders_allowed
+from core.imaging.decode import SUPPORTED_EXTENSIONS, ImageDecodeError, decode_image
+from core.paths import TEACHING_DATASET
+from core.teaching.background import Report
+from core.teaching.live_training import (
+    ACTIVATIONS,
+    OPTIMIZERS,
+    LabelledArrays,
+    LiveRun,
+    RunResult,
+    TrainingConfig,
+    digits_arrays,
+    image_for_network,
+    keras_file,
+    probabilities,
+    xray_arrays,
+)
+from core.teaching.transfer_comparison import TRANSFER_SIZE, Comparison, WeightsUnavailableError, compare
 from pages.common import plain, route_through_app
 from pages.job_view import follow_job, is_running, start_job
 
 route_through_app()
 
-SHARED_XRAYS = Path(__file__).resolve().parents[2] / "shared" / "datasets" / "chest_xray_4class"
 DIGITS = "Handwritten digits, 8×8 (bundled with scikit-learn)"
 SHARED = "Chest X-rays (the shared data set)"
 FOLDER = "Chest X-rays from a folder on this server"
@@ -74,13 +84,13 @@ def load_xrays(root: str, size: int) -> LabelledArrays | None:
 def choose_xray_folder(key: str) -> str | None:
     """The shared X-ray folder or one the user names inside the allowed server folders; None (with a message) when
     neither can be used."""
-    choices = ([SHARED] if SHARED_XRAYS.is_dir() else []) + [FOLDER] * server_folders_allowed()
+    choices = ([SHARED] if TEACHING_DATASET.is_dir() else []) + [FOLDER] * server_folders_allowed()
     if not choices:
         st.info(f"No X-ray folder on this server: whoever runs it can allow folders with {ROOTS_VARIABLE}.")
         return None
     choice = st.radio("X-ray folder", choices, horizontal=True, key=f"{key}_folder_choice")
     if choice == SHARED:
-        return str(SHARED_XRAYS)
+        return str(TEACHING_DATASET)
     path = st.text_input("Folder with one subfolder per class (covid19, normal, bacterial_pneumonia, viral_pneumonia)",
                          key=f"{key}_folder").strip()
     if not path:

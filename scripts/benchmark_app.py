@@ -1,6 +1,6 @@
 """Time the app as a user meets it: cold start to first render, and a browser upload to its decision.
 
-    python scripts/benchmark_app.py [--json] [--uploads N] [--images A B]
+    python -m scripts.benchmark_app [--json] [--uploads N] [--images A B]
 
 Starts `streamlit run app.py` on a free localhost port and drives Debian's chromium with Playwright:
 - cold start: from starting the server process until the Diagnose page's title is visible (and, separately, until
@@ -22,13 +22,11 @@ from pathlib import Path
 
 from playwright.sync_api import Browser, Page, sync_playwright
 
-REPO = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO))
-from core.abstention import STATUS_TEXT  # noqa: E402
-from core.classes import DISPLAY_NAMES  # noqa: E402
-from scripts.local_app import CHROMIUM, CHROMIUM_ARGS, running_app  # noqa: E402
+from core.classes import DISPLAY_NAMES
+from core.model.abstention import STATUS_TEXT
+from core.paths import TEACHING_DATASET as DATASET
+from scripts.local_app import CHROMIUM, CHROMIUM_ARGS, running_app
 
-DATASET = REPO.parent / "shared" / "datasets" / "chest_xray_4class"
 DEFAULT_IMAGES = (DATASET / "normal" / "IM-0115-0001.jpeg", DATASET / "viral_pneumonia" / "person100_virus_184.jpeg")
 DECISION = "^(" + "|".join(map(re.escape, (*STATUS_TEXT.values(), *DISPLAY_NAMES))) + "): "
 TIMEOUT_MS = 180_000
@@ -89,7 +87,7 @@ def run(images: tuple[Path, Path], uploads: int) -> dict:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python scripts/benchmark_app.py", description="Time the app in a real browser.")
+    parser = argparse.ArgumentParser(prog="python -m scripts.benchmark_app", description="Time the app in a real browser.")
     parser.add_argument("--json", action="store_true", help="print one JSON object")
     parser.add_argument("--uploads", type=int, default=5, help="timed uploads (after one warm-up)")
     parser.add_argument("--images", nargs=2, type=Path, default=DEFAULT_IMAGES, metavar=("A", "B"),

@@ -11,7 +11,7 @@ from pathlib import Path
 
 from PIL import Image
 
-from core.samples import ATTRIBUTION_FILE, SAMPLES_DIR
+from core.data.samples import ATTRIBUTION_FILE, SAMPLES_DIR
 
 MAX_SIDE = 768
 WANTED = (  # (label, source, file name, what a user reads)

@@ -1,6 +1,6 @@
 """Compare training recipes by how they do on sources they never saw: the search behind the default model.
 
-    python scripts/recipe_search.py ../shared/datasets/chest_xray_multisource [--json results.json]
+    python -m scripts.recipe_search ../shared/datasets/chest_xray_multisource [--json results.json]
 
 Every recipe trains the default's head on frozen MobileNetV2 features twice over: 5-fold cross-validation grouped
 by patient, and leave-one-source-out (train on four sources, predict the fifth). Recipes are ranked by their
@@ -15,12 +15,13 @@ from functools import partial
 import cv2
 import numpy as np
 
-from core import by_source, calibration
 from core.classes import CLASSES
-from core.dataset import load_images
-from core.manifest import grouped_folds, read_manifest, source_splits
-from core.preprocess import CLAHE, NO_NORMALISATION, normalise_intensity
-from core.train import DEFAULT_EPOCHS, Recipe, Trainer
+from core.data.folders import load_images
+from core.data.manifest import grouped_folds, read_manifest, source_splits
+from core.evaluation import by_source
+from core.imaging.preprocess import CLAHE, NO_NORMALISATION, normalise_intensity
+from core.model import calibration
+from core.model.training import DEFAULT_EPOCHS, Recipe, Trainer
 
 SEED = 42
 

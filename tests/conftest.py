@@ -8,13 +8,13 @@ from pathlib import Path
 
 import pytest
 
+from core.paths import REPO_ROOT as REPO
+from core.paths import SHARED_DATASETS
+from core.paths import TEACHING_DATASET as DATASET
+from core.paths import TRAINING_DATASET as MULTISOURCE
 from scripts.local_app import CHROMIUM, CHROMIUM_ARGS, running_app
 
-REPO = Path(__file__).resolve().parents[1]
-SHARED = REPO.parent / "shared"
-DATASET = SHARED / "datasets" / "chest_xray_4class"
-MULTISOURCE = SHARED / "datasets" / "chest_xray_multisource"
-WEIGHTS = SHARED / "keras_home" / "models"
+WEIGHTS = SHARED_DATASETS.parent / "keras_home" / "models"
 
 
 def _expose_imagenet_weights() -> None:
@@ -86,7 +86,7 @@ def xray_paths(dataset_dir: Path) -> dict[str, list[Path]]:
 @pytest.fixture(scope="session")
 def classifier():
     """The shipped default model, loaded once for the whole test session."""
-    from core.inference import Classifier
+    from core.serving.classifier import Classifier
     return Classifier.from_dir(REPO / "models" / "default")
 
 

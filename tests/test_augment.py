@@ -1,8 +1,8 @@
 """Augmentation: burned-in labels are reproducible, visible and confined to a corner; restyling keeps the film."""
 import numpy as np
 
-from core.augment import imitate_another_source, with_burned_in_labels
-from core.convolution import chest_phantom
+from core.data.augment import imitate_another_source, with_burned_in_labels
+from core.imaging.phantom import chest_phantom
 
 
 def _phantoms(count: int, size: int = 224) -> np.ndarray:

@@ -1,7 +1,7 @@
 """Background jobs: progress as the work reports it, a stop that ends the work, one run shared by several sessions."""
 import threading
 
-from core.background import BackgroundJob, JobRegistry, Report
+from core.teaching.background import BackgroundJob, JobRegistry, Report
 
 
 def stepping_work(gate: threading.Event, steps: int = 3):

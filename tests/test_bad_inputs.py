@@ -1,4 +1,4 @@
-"""A corpus of bad and odd files, each driven through the API and, all at once, through `python -m core.predict`
+"""A corpus of bad and odd files, each driven through the API and, all at once, through `python -m core.cli.predict`
 and the Diagnose page.
 
 Every file gets its documented result: a refusal whose message names the file and the reason, or a prediction
@@ -19,13 +19,13 @@ import pytest
 from PIL import Image
 from pydicom.dataset import Dataset, FileMetaDataset
 from pydicom.encaps import encapsulate
-from pydicom.uid import DigitalXRayImageStorageForPresentation, ExplicitVRLittleEndian, MPEG2MPML, generate_uid
+from pydicom.uid import MPEG2MPML, DigitalXRayImageStorageForPresentation, ExplicitVRLittleEndian, generate_uid
 from sklearn.datasets import load_sample_images
 from streamlit.testing.v1 import AppTest
 
-from core.abstention import INCONCLUSIVE, NOT_A_CHEST_XRAY, OK, STATUS_TEXT
 from core.classes import display_name
-from core.imaging import SUPPORTED_EXTENSIONS, ImageDecodeError, read_image_file
+from core.imaging.decode import SUPPORTED_EXTENSIONS, ImageDecodeError, read_image_file
+from core.model.abstention import INCONCLUSIVE, NOT_A_CHEST_XRAY, OK, STATUS_TEXT
 from pages.common import plain
 
 REPO = Path(__file__).resolve().parents[1]
@@ -190,7 +190,7 @@ def test_api_gives_the_documented_result(classifier, corpus, xray_label, name, e
 
 def test_cli_answers_every_file_in_order_and_one_bad_file_breaks_nothing(corpus, xray_label):
     files = [str(corpus[name]) for name in NAMES]
-    run = subprocess.run([sys.executable, "-m", "core.predict", *files], cwd=REPO, capture_output=True, text=True,
+    run = subprocess.run([sys.executable, "-m", "core.cli.predict", *files], cwd=REPO, capture_output=True, text=True,
                          timeout=300)
     assert run.returncode == 2 and "Traceback" not in run.stderr
     results = [json.loads(line) for line in run.stdout.splitlines()]

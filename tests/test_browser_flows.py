@@ -13,12 +13,12 @@ from PIL import Image
 from pydicom.dataset import Dataset, FileMetaDataset
 from pydicom.uid import DigitalXRayImageStorageForPresentation, ExplicitVRLittleEndian, generate_uid
 
-from core.abstention import INCONCLUSIVE, OK, STATUS_TEXT
 from core.classes import DISPLAY_NAMES
-from core.diagnosis import diagnose
-from core.model_store import model_identity
-from core.probability_text import probability_text
-from core.report import decision_text
+from core.model.abstention import INCONCLUSIVE, OK, STATUS_TEXT
+from core.model.bundle import model_identity
+from core.serving.diagnosis import diagnose
+from core.serving.probability_text import probability_text
+from core.serving.report import decision_text
 
 DECISION = re.compile("^(" + "|".join(map(re.escape, (*STATUS_TEXT.values(), *DISPLAY_NAMES))) + "): ")
 PATIENT_NAME = "Doe^Jane"

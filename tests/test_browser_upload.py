@@ -2,8 +2,8 @@
 import re
 from pathlib import Path
 
-from core.abstention import STATUS_TEXT
 from core.classes import DISPLAY_NAMES
+from core.model.abstention import STATUS_TEXT
 
 DECISION = re.compile("^(" + "|".join(map(re.escape, (*STATUS_TEXT.values(), *DISPLAY_NAMES))) + "): ")
 

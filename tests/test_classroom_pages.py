@@ -329,8 +329,8 @@ def test_inside_the_cnn_renders_the_model():
 
 
 def test_inside_the_cnn_opens_on_a_sample_film_the_model_accepts_as_a_chest_xray(classifier):
-    from core.imaging import decode_image
-    from core.samples import read_sample
+    from core.data.samples import read_sample
+    from core.imaging.decode import decode_image
     at = open_page("inside_the_cnn.py", timeout=180)
     assert at.radio(key="image_source").value.startswith("A sample") and at.selectbox(key="inside_sample").value == "Adult COVID-19"
     pixels = decode_image(read_sample("Adult COVID-19"), "sample.png").pixels
@@ -340,7 +340,7 @@ def test_inside_the_cnn_opens_on_a_sample_film_the_model_accepts_as_a_chest_xray
 
 
 def test_inside_the_cnn_offers_the_xrays_uploaded_on_diagnose(classifier, xray_paths):
-    from core.diagnosis import diagnose
+    from core.serving.diagnosis import diagnose
     at = open_page("inside_the_cnn.py", timeout=180)
     assert "An X-ray from Diagnose" not in at.radio(key="image_source").options  # nothing uploaded yet
     uploaded = diagnose(classifier, "my *chest*.png", xray_paths["covid19"][0].read_bytes())

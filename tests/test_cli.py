@@ -9,10 +9,10 @@ import pytest
 from scipy.stats import binomtest
 from sklearn.metrics import accuracy_score, confusion_matrix, f1_score
 
-from core import benchmark, evaluate, predict
 from core.classes import CLASS_NAMES, display_name
-from core.evaluate import read_labelled_folder
-from core.model_store import sha256_of
+from core.cli import benchmark, evaluate, predict
+from core.data.labelled import read_labelled_folder
+from core.hashing import sha256_of
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -41,7 +41,7 @@ def test_predict_prints_one_json_object_per_file_and_writes_the_overlay(xray_pat
 def test_predict_reports_bad_files_exits_2_and_still_classifies_the_rest(xray_paths, tmp_path):
     bad = tmp_path / "notes.png"
     bad.write_text("this is not an image")
-    run = subprocess.run([sys.executable, "-m", "core.predict", str(bad), str(xray_paths["normal"][0]), str(tmp_path / "missing.jpg")],
+    run = subprocess.run([sys.executable, "-m", "core.cli.predict", str(bad), str(xray_paths["normal"][0]), str(tmp_path / "missing.jpg")],
                          cwd=REPO, capture_output=True, text=True, timeout=300)
     assert run.returncode == 2 and "Traceback" not in run.stderr
     results = [json.loads(line) for line in run.stdout.splitlines()]

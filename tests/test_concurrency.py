@@ -6,8 +6,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from core.imaging import read_image_file
-from core.inference import Analysis, Classifier
+from core.imaging.decode import read_image_file
+from core.serving.classifier import Analysis, Classifier
 
 SESSIONS = 16
 ROUNDS = 2  # each session asks this many times, so the calls overlap

@@ -5,14 +5,14 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from core.convolution import (
+from core.imaging.phantom import chest_phantom
+from core.teaching.convolution import (
     ACTIVATIONS,
     COURSE_POOLING_EXAMPLE,
     COURSE_STRIDE_INPUT,
     COURSE_STRIDE_KERNEL,
     COURSE_STRIDE_SLIDE_OUTPUT,
     KERNEL_PRESETS,
-    chest_phantom,
     convolution_step,
     convolve2d,
     flatten,

@@ -3,7 +3,7 @@ import numpy as np
 import pytest
 
 from core.classes import CLASS_NAMES
-from core.dataset import DatasetError, labels_of, scan_dataset, stratified_folds, stratified_holdout
+from core.data.folders import DatasetError, labels_of, scan_dataset, stratified_folds, stratified_holdout
 
 
 def test_scan_reads_every_shared_image_with_its_class(dataset_dir):

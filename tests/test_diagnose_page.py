@@ -11,13 +11,13 @@ from pydicom.dataset import Dataset, FileMetaDataset
 from pydicom.uid import DigitalXRayImageStorageForPresentation, ExplicitVRLittleEndian, generate_uid
 from streamlit.testing.v1 import AppTest
 
-from core.abstention import INCONCLUSIVE, NOT_A_CHEST_XRAY, STATUS_TEXT
 from core.classes import DISPLAY_NAMES
-from core.probability_text import probability_text
-from core.imaging import decode_image, read_image_file
-from core.model_store import CARD_FILE, DEFAULT_MODEL_DIR
-from core.samples import read_sample, sample_files
-from core.shortcut import OUTSIDE_WARNING
+from core.data.samples import read_sample, sample_files
+from core.evaluation.shortcut import OUTSIDE_WARNING
+from core.imaging.decode import decode_image, read_image_file
+from core.model.abstention import INCONCLUSIVE, NOT_A_CHEST_XRAY, STATUS_TEXT
+from core.model.bundle import CARD_FILE, DEFAULT_MODEL_DIR
+from core.serving.probability_text import probability_text
 from pages.common import plain
 
 REPO = Path(__file__).resolve().parents[1]
@@ -173,7 +173,7 @@ def test_no_probability_is_shown_as_certain(classifier):
 
 
 def test_a_map_mostly_outside_the_lungs_gets_a_caution_beside_it(classifier):
-    from core.shortcut import looked_outside_lungs
+    from core.evaluation.shortcut import looked_outside_lungs
     outside = {name: looked_outside_lungs(a.cam) for name, a in _sample_analyses(classifier).items()}
     assert set(outside.values()) == {True, False}, outside  # the samples hold both kinds of map
     at = open_app()

@@ -2,18 +2,18 @@
 import csv
 import io
 import json
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import numpy as np
 
-from core.abstention import STATUS_TEXT
 from core.classes import CLASS_NAMES, DISPLAY_NAMES
-from core.diagnosis import Diagnosis
-from core.export import csv_bytes, diagnosis_table, evaluation_table, with_provenance
-from core.model_store import CARD_FILE, DEFAULT_MODEL_DIR
+from core.model.abstention import STATUS_TEXT
+from core.model.bundle import CARD_FILE, DEFAULT_MODEL_DIR
+from core.serving.diagnosis import Diagnosis
+from core.serving.export import csv_bytes, diagnosis_table, evaluation_table, with_provenance
 
 CARD = json.loads((DEFAULT_MODEL_DIR / CARD_FILE).read_text())
-WHEN = datetime(2026, 1, 2, 3, 4, 5, tzinfo=timezone.utc)
+WHEN = datetime(2026, 1, 2, 3, 4, 5, tzinfo=UTC)
 
 
 def read_csv(data: bytes) -> list[dict]:

@@ -14,9 +14,9 @@ from pydicom import config as dicom_config
 from pydicom.dataset import Dataset, FileMetaDataset
 from pydicom.uid import DigitalXRayImageStorageForPresentation, ExplicitVRLittleEndian, RLELossless, generate_uid
 
-from core import predict
-from core.imaging import ImageDecodeError, decode_image, read_image_file
-from core.zip_dataset import MAX_ZIP_BYTES
+from core.cli import predict
+from core.data.zip_upload import MAX_ZIP_BYTES
+from core.imaging.decode import ImageDecodeError, decode_image, read_image_file
 
 REPO = Path(__file__).resolve().parents[1]
 PIXELS = np.tile(np.arange(256, dtype=np.uint16) * 16, (256, 1))

@@ -10,11 +10,17 @@ from PIL import Image
 from pydicom.dataset import Dataset, FileMetaDataset
 from pydicom.encaps import encapsulate
 from pydicom.pixels import apply_windowing
-from pydicom.uid import (DigitalXRayImageStorageForPresentation, ExplicitVRLittleEndian, MPEG2MPML,
-                         generate_uid)
+from pydicom.uid import MPEG2MPML, DigitalXRayImageStorageForPresentation, ExplicitVRLittleEndian, generate_uid
 
-from core.imaging import (MAX_PIXELS, SUPPORTED_EXTENSIONS, DecodedImage, ImageDecodeError, apply_window,
-                          decode_image, read_image_file)
+from core.imaging.decode import (
+    MAX_PIXELS,
+    SUPPORTED_EXTENSIONS,
+    DecodedImage,
+    ImageDecodeError,
+    apply_window,
+    decode_image,
+    read_image_file,
+)
 
 PATIENT = {"PatientName": "Doe^Jane", "PatientID": "PID-884213", "PatientBirthDate": "19610412",
            "InstitutionName": "St Example Hospital", "AccessionNumber": "ACC-55120"}

@@ -6,12 +6,12 @@ import numpy as np
 import pytest
 from sklearn.datasets import load_sample_images
 
-from core import abstention
 from core.classes import CLASS_NAMES
-from core.imaging import read_image_file
-from core.inference import Classifier
-from core.model_store import MODEL_FILE, ModelLoadError, load_model
-from core.saliency import METHODS, SaliencyExplainer, overlay
+from core.imaging.decode import read_image_file
+from core.model import abstention
+from core.model.bundle import MODEL_FILE, ModelLoadError, load_model
+from core.serving.classifier import Classifier
+from core.serving.saliency import METHODS, SaliencyExplainer, overlay
 
 
 def test_shipped_model_classifies_shared_xrays_with_probabilities_that_sum_to_one(classifier, xray_paths):

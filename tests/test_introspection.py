@@ -3,11 +3,20 @@ import keras
 import numpy as np
 import pytest
 
-from core.background import Stopped
-from core.convolution import KERNEL_PRESETS, convolve2d
-from core.introspection import (ConvolutionOutput, architecture_table, convolution_outputs, feature_maps,
-                                first_conv_kernels, kernels_as_rgb, kernels_on_grey, maximise_activation,
-                                parameter_counts, strongest_channels)
+from core.teaching.background import Stopped
+from core.teaching.convolution import KERNEL_PRESETS, convolve2d
+from core.teaching.introspection import (
+    ConvolutionOutput,
+    architecture_table,
+    convolution_outputs,
+    feature_maps,
+    first_conv_kernels,
+    kernels_as_rgb,
+    kernels_on_grey,
+    maximise_activation,
+    parameter_counts,
+    strongest_channels,
+)
 
 SIZE = 32
 

@@ -8,9 +8,19 @@ import numpy as np
 import pytest
 
 from core.classes import CLASS_NAMES
-from core.dataset import DatasetError
-from core.live_training import (LiveProgress, LiveRun, TrainingConfig, build_small_cnn, digits_arrays, image_for_network,
-                                keras_file, probabilities, train_live, xray_arrays)
+from core.data.folders import DatasetError
+from core.teaching.live_training import (
+    LiveProgress,
+    LiveRun,
+    TrainingConfig,
+    build_small_cnn,
+    digits_arrays,
+    image_for_network,
+    keras_file,
+    probabilities,
+    train_live,
+    xray_arrays,
+)
 
 TINY = TrainingConfig(epochs=1, batch_size=64, filters=(4,), dropout=0.0)
 

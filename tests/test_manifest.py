@@ -4,8 +4,8 @@ import numpy as np
 import pytest
 
 from core.classes import LABEL_NAMES, PNEUMONIA_UNSPECIFIED, target_sets
-from core.dataset import DatasetError
-from core.manifest import grouped_folds, read_manifest, source_splits
+from core.data.folders import DatasetError
+from core.data.manifest import grouped_folds, read_manifest, source_splits
 
 
 def test_the_shared_manifest_is_read_with_sources_patients_and_the_coarse_label(multisource_dir):

@@ -4,13 +4,13 @@ import numpy as np
 import pytest
 from scipy.special import log_softmax
 
-from core.abstention import choose_threshold
-from core.calibration import apply_temperature, fit_temperature
-from core import by_source
 from core.classes import CLASS_NAMES, LABEL_NAMES
-from core.manifest import read_manifest
-from core.metrics import classification_summary, expected_calibration_error
-from core.model_store import CARD_FILE, DEFAULT_MODEL_DIR, PREDICTIONS_FILE, read_json
+from core.data.manifest import read_manifest
+from core.evaluation import by_source
+from core.evaluation.metrics import classification_summary, expected_calibration_error
+from core.model.abstention import choose_threshold
+from core.model.bundle import CARD_FILE, DEFAULT_MODEL_DIR, PREDICTIONS_FILE, read_json
+from core.model.calibration import apply_temperature, fit_temperature
 
 
 @pytest.fixture(scope="module")
@@ -61,7 +61,8 @@ def test_card_figures_recompute_from_the_stored_out_of_fold_predictions(card, st
     calibrated = apply_temperature(probabilities, card["calibration"]["temperature"])
     assert card["calibration"]["ece_after"] == pytest.approx(expected_calibration_error(labels, calibrated))
     assert card["abstention"] == pytest.approx(choose_threshold(labels, calibrated, card["abstention"]["target_accuracy"]))
-    assert {k: v for k, v in card["training_data"]["counts"].items() if k in CLASS_NAMES} == dict(zip(CLASS_NAMES, np.bincount(labels).tolist()))
+    counts = {k: v for k, v in card["training_data"]["counts"].items() if k in CLASS_NAMES}
+    assert counts == dict(zip(CLASS_NAMES, np.bincount(labels).tolist()))
 
 
 def test_per_source_and_left_out_figures_recompute_from_the_stored_predictions(card, rows):

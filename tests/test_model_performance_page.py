@@ -11,14 +11,14 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
-from PIL import Image
 from markdown_it import MarkdownIt
+from PIL import Image
 from sklearn.metrics import confusion_matrix
 from streamlit.testing.v1 import AppTest
 
 from core.classes import CLASS_NAMES, DISPLAY_NAMES, LABEL_NAMES
-from core import model_store
-from core.model_store import CARD_FILE, DEFAULT_MODEL_DIR, HISTORY_FILE, MODEL_FILE, PREDICTIONS_FILE
+from core.model import bundle as model_store
+from core.model.bundle import CARD_FILE, DEFAULT_MODEL_DIR, HISTORY_FILE, MODEL_FILE, PREDICTIONS_FILE
 
 REPO = Path(__file__).resolve().parents[1]
 PAGE = "pages/model_performance.py"
@@ -117,7 +117,7 @@ def test_an_uploaded_zip_gives_the_matrix_that_core_evaluate_gives_on_the_same_f
     for name, data in members.items():
         (tmp_path / name).parent.mkdir(exist_ok=True)
         (tmp_path / name).write_bytes(data)
-    cli = subprocess.run([sys.executable, "-m", "core.evaluate", str(tmp_path)], cwd=REPO, capture_output=True, text=True, timeout=300)
+    cli = subprocess.run([sys.executable, "-m", "core.cli.evaluate", str(tmp_path)], cwd=REPO, capture_output=True, text=True, timeout=300)
     assert cli.returncode == 0, cli.stderr
 
     at = open_page()

@@ -2,7 +2,7 @@
 import numpy as np
 import pytest
 
-from core.preprocess import CLAHE, NO_NORMALISATION, to_model_input
+from core.imaging.preprocess import CLAHE, NO_NORMALISATION, to_model_input
 
 
 def _dim_film() -> np.ndarray:

@@ -3,7 +3,7 @@ import keras
 import numpy as np
 import pytest
 
-from core.recurrent import (
+from core.teaching.recurrent import (
     B_H,
     LSTM_GATES,
     VOCAB,

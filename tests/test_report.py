@@ -2,18 +2,18 @@
 import io
 import json
 import re
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import numpy as np
 import pytest
 from PIL import Image
 from pypdf import PdfReader
 
-from core.abstention import INCONCLUSIVE, NOT_A_CHEST_XRAY, OK, STATUS_TEXT
 from core.classes import DISPLAY_NAMES
-from core.model_store import CARD_FILE, DEFAULT_MODEL_DIR, model_identity
-from core.probability_text import probability_text
-from core.report import ReportContent, decision_text, limits_text, pdf_report, png_bytes
+from core.model.abstention import INCONCLUSIVE, NOT_A_CHEST_XRAY, OK, STATUS_TEXT
+from core.model.bundle import CARD_FILE, DEFAULT_MODEL_DIR, model_identity
+from core.serving.probability_text import probability_text
+from core.serving.report import ReportContent, decision_text, limits_text, pdf_report, png_bytes
 
 PROBABILITIES = np.array([0.05, 0.10, 0.40, 0.45])
 CARD = json.loads((DEFAULT_MODEL_DIR / CARD_FILE).read_text())
@@ -59,7 +59,7 @@ def report(probabilities: np.ndarray = PROBABILITIES, status: str = OK, caution:
     rgb = np.stack([grey, grey[::-1], grey], axis=-1)
     return pdf_report(ReportContent("chest_é.png", grey, rgb, "Grad-CAM for Viral Pneumonia", probabilities, status, 0.4,
                                     model_identity(CARD), limits_text(CARD), "Not for diagnosis.",
-                                    datetime(2026, 1, 2, 3, 4, tzinfo=timezone.utc), caution))
+                                    datetime(2026, 1, 2, 3, 4, tzinfo=UTC), caution))
 
 
 def text_heights(pdf: bytes) -> dict[str, float]:

@@ -7,7 +7,7 @@ import sys
 import tempfile
 import tomllib
 from contextlib import contextmanager
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 import numpy as np
@@ -16,13 +16,13 @@ from PIL import Image
 from pydicom.dataset import Dataset, FileMetaDataset
 from pydicom.uid import DigitalXRayImageStorageForPresentation, ExplicitVRLittleEndian, generate_uid
 
-from core.diagnosis import Diagnosis, diagnose
-from core.imaging import ImageDecodeError
-from core.inference import Classifier
-from core.model_store import CARD_FILE, DEFAULT_MODEL_DIR, MODEL_FILE, ModelLoadError, model_identity
-from core.ood import OOD_FILE
-from core.report import ReportContent, limits_text, pdf_report, png_bytes
-from core.saliency import overlay
+from core.imaging.decode import ImageDecodeError
+from core.model.bundle import CARD_FILE, DEFAULT_MODEL_DIR, MODEL_FILE, ModelLoadError, model_identity
+from core.model.ood import OOD_FILE
+from core.serving.classifier import Classifier
+from core.serving.diagnosis import Diagnosis, diagnose
+from core.serving.report import ReportContent, limits_text, pdf_report, png_bytes
+from core.serving.saliency import overlay
 
 REPO = Path(__file__).resolve().parents[1]
 PHI = {"PatientName": "Doe^Jane", "PatientID": "PID-884213", "PatientBirthDate": "19610412",
@@ -108,7 +108,7 @@ def process_uploads(classifier: Classifier, uploads: list[tuple[str, bytes]]) ->
         blended = overlay(result.decoded.pixels, result.saliency_map(classifier, "gradcam", result.top), 0.4)
         content = ReportContent(name, result.decoded.pixels, blended, "Grad-CAM", result.probabilities, status,
                                 classifier.threshold, model_identity(classifier.card), limits_text(classifier.card),
-                                "disclaimer", datetime.now(timezone.utc))
+                                "disclaimer", datetime.now(UTC))
         assert png_bytes(blended).startswith(b"\x89PNG") and pdf_report(content).startswith(b"%PDF")
         outcomes.append(result)
     return outcomes

@@ -6,7 +6,7 @@ from pathlib import Path
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from core.server_paths import ROOTS_VARIABLE, ServerPathError, resolve_user_folder
+from core.data.server_paths import ROOTS_VARIABLE, ServerPathError, resolve_user_folder
 
 REPO = Path(__file__).resolve().parents[1]
 FOLDER_SOURCE = "Folder on this server"

@@ -4,9 +4,9 @@ from pathlib import Path
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from core.model_store import CARD_FILE, DEFAULT_MODEL_DIR, read_json
-from core.shortcut_lesson import ADULT_SAMPLES, EXHIBIT_DIR, SEEN, UNSEEN, validation_table
-from core.samples import sample_files
+from core.data.samples import sample_files
+from core.model.bundle import CARD_FILE, DEFAULT_MODEL_DIR, read_json
+from core.teaching.shortcut_lesson import ADULT_SAMPLES, EXHIBIT_DIR, SEEN, UNSEEN, validation_table
 
 PAGE = Path(__file__).resolve().parents[1] / "pages" / "shortcut_lesson.py"
 

@@ -4,11 +4,13 @@ from pathlib import Path
 
 import pytest
 
-from core import train
-from core.imaging import read_image_file
-from core.inference import Classifier
-from core.model_store import CARD_FILE, HISTORY_FILE, MODEL_FILE, PREDICTIONS_FILE, sha256_of
-from core.ood import OOD_FILE
+from core.cli import train
+from core.hashing import sha256_of
+from core.imaging.decode import read_image_file
+from core.model import training
+from core.model.bundle import CARD_FILE, HISTORY_FILE, MODEL_FILE, PREDICTIONS_FILE
+from core.model.ood import OOD_FILE
+from core.serving.classifier import Classifier
 
 
 def _tiny_dataset(root: Path, xray_paths: dict[str, list[Path]]) -> Path:
@@ -74,8 +76,9 @@ def test_a_multi_source_run_reports_every_source_left_out(small_multisource_dir,
 
 def test_the_coarse_label_loss_rewards_either_pneumonia():
     import numpy as np
+
     from core.classes import LABEL_NAMES, target_sets
     probabilities = np.array([[0.1, 0.1, 0.5, 0.3], [0.1, 0.1, 0.5, 0.3]], dtype="float32")
     allowed = target_sets(np.array([LABEL_NAMES.index("pneumonia_unspecified"), LABEL_NAMES.index("viral_pneumonia")]))
-    losses = np.asarray(train.set_cross_entropy(allowed, probabilities))
+    losses = np.asarray(training.set_cross_entropy(allowed, probabilities))
     assert losses == pytest.approx([-np.log(0.8), -np.log(0.3)], rel=1e-5)

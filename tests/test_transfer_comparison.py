@@ -5,12 +5,12 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from core import transfer_comparison
-from core.background import Stopped
 from core.classes import CLASS_NAMES
-from core.dataset import labels_of, scan_dataset, stratified_holdout
-from core.live_training import TEST_FRACTION, TrainingConfig
-from core.transfer_comparison import WeightsUnavailableError, compare
+from core.data.folders import labels_of, scan_dataset, stratified_holdout
+from core.teaching import transfer_comparison
+from core.teaching.background import Stopped
+from core.teaching.live_training import TEST_FRACTION, TrainingConfig
+from core.teaching.transfer_comparison import WeightsUnavailableError, compare
 
 PER_CLASS = 6
 

@@ -6,9 +6,19 @@ import pytest
 from pydicom.dataset import Dataset, FileMetaDataset
 from pydicom.uid import DigitalXRayImageStorageForPresentation, ExplicitVRLittleEndian, generate_uid
 
-from core.imaging import apply_window, decode_image
-from core.viewing import (BONE, DISPLAY_MAX_SIDE, FILE_WINDOW, FULL_RANGE, LUNGS, display_pixels, enhance_contrast,
-                          fit_for_display, invert, preset_window)
+from core.imaging.decode import apply_window, decode_image
+from core.imaging.viewing import (
+    BONE,
+    DISPLAY_MAX_SIDE,
+    FILE_WINDOW,
+    FULL_RANGE,
+    LUNGS,
+    display_pixels,
+    enhance_contrast,
+    fit_for_display,
+    invert,
+    preset_window,
+)
 
 RAMP = np.tile(np.linspace(0, 4095, 400).astype(np.uint16), (300, 1))
 

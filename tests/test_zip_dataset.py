@@ -9,10 +9,10 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from core import zip_dataset
 from core.classes import CLASS_NAMES
-from core.evaluate import read_labelled_folder
-from core.zip_dataset import ZipDatasetError, read_labelled_zip
+from core.data import zip_upload as zip_dataset
+from core.data.labelled import read_labelled_folder
+from core.data.zip_upload import ZipDatasetError, read_labelled_zip
 
 
 def make_zip(members: dict[str, bytes], compression: int = zipfile.ZIP_STORED) -> bytes:

@@ -1,0 +1,1 @@
+"""Evaluation: metrics, performance figures, per-source figures, intervals and shortcut checks."""

@@ -1,0 +1,70 @@
+"""Evaluate a model on labelled images: one code path behind `python -m core.cli.evaluate` and the metrics page.
+
+    python -m core.cli.evaluate DATA_DIR [--model models/default]
+
+Prints one JSON object. Accuracy and the confusion matrix count every image by its top class, abstained or not;
+accuracy and each class's recall come with a 95 % Wilson interval, and images whose bytes match a file the model
+was trained on (SHA-256, from its card) are counted and flagged.
+"""
+from collections.abc import Callable
+
+import numpy as np
+
+from core.classes import CLASS_NAMES
+from core.data.folders import DatasetError
+from core.data.labelled import LabelledFiles
+from core.evaluation.intervals import wilson_interval
+from core.evaluation.metrics import classification_summary
+from core.model import abstention
+from core.model.bundle import training_hashes
+from core.serving.classifier import Classifier
+
+BATCH_SIZE = 16
+
+
+def with_intervals(summary: dict) -> dict:
+    """The summary with 95 % Wilson intervals for the accuracy and each class's recall (from its confusion matrix)."""
+    matrix = np.array(summary["confusion_matrix"])
+    per_class = {name: {**figures, "recall_ci": wilson_interval(matrix[i, i], matrix[i].sum())}
+                 for i, (name, figures) in enumerate(summary["per_class"].items())}
+    return {**summary, "accuracy_ci": wilson_interval(np.trace(matrix), matrix.sum()), "per_class": per_class}
+
+
+def evaluate_images(classifier: Classifier, files: LabelledFiles,
+                    progress: Callable[[int, int], None] | None = None) -> tuple[dict, list[dict]]:
+    """Metrics over all readable images plus one row per image (file, true, predicted, status, probabilities,
+    whether it is one of the model's training files).
+
+    Each image is shrunk to the model's input as soon as it is decoded and its pixels are dropped."""
+    trained_on = training_hashes(classifier.card)
+    read, inputs, analyses, unreadable = [], [], [], []
+    for done, image in enumerate(files, start=1):
+        if image.pixels is None:
+            unreadable.append({"file": image.name, "error": image.error})
+        else:
+            read.append((image.name, image.label, image.sha256 in trained_on))
+            inputs.append(classifier.model_input(image.pixels))
+        if len(inputs) == BATCH_SIZE:
+            analyses += classifier.classify_inputs(np.stack(inputs))
+            inputs.clear()
+        if progress:
+            progress(done, len(files))
+    if inputs:
+        analyses += classifier.classify_inputs(np.stack(inputs))
+    if not read:
+        reasons = "; ".join(item["error"] for item in unreadable)
+        raise DatasetError("no readable images to evaluate" + (f" ({reasons})" if reasons else ""))
+    labels = np.array([label for _, label, _ in read])
+    probabilities = np.stack([a.probabilities for a in analyses])
+    statuses = [a.status for a in analyses]
+    summary = {
+        **with_intervals(classification_summary(labels, probabilities)),
+        "abstained": statuses.count(abstention.INCONCLUSIVE),
+        "not_a_chest_xray": statuses.count(abstention.NOT_A_CHEST_XRAY),
+        "in_training_set": sum(seen for _, _, seen in read),
+        "unreadable": unreadable,
+    }
+    rows = [{"file": file, "true": CLASS_NAMES[label], "predicted": a.label, "status": a.status, "in_training_set": seen,
+             **{f"p_{name}": p for name, p in a.probability_dict().items()}} for (file, label, seen), a in zip(read, analyses)]
+    return summary, rows
+

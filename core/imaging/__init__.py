@@ -1,0 +1,1 @@
+"""Images: decoding uploads and files, the model's preprocessing, display aids, and a drawn phantom."""

@@ -1,0 +1,1 @@
+"""The model: backbones, the model folder (bundle), training, calibration, abstention and the OOD check."""

@@ -1,0 +1,1 @@
+"""Serving one upload: the classifier, saliency maps, the diagnosis, its report and exports."""

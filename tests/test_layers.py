@@ -1,0 +1,13 @@
+"""The layers of core/ hold (contracts in pyproject.toml): imaging and data never import the model or serving,
+teaching never imports serving, and core never imports streamlit."""
+import shutil
+import subprocess
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def test_import_contracts_are_kept():
+    run = subprocess.run([shutil.which("lint-imports") or "lint-imports", "--no-cache"], cwd=REPO, capture_output=True, text=True)
+    assert run.returncode == 0, run.stdout[-3000:]
+    assert "3 kept, 0 broken" in run.stdout
