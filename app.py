@@ -1,13 +1,14 @@
-"""Chest X-ray CNN Lab: `streamlit run app.py`."""
+"""Chest X-ray CNN Lab, the page shell: navigation, each page's title, the sidebar.
+
+Serve it with `streamlit run server.py` (the model is loaded as the server starts) or `streamlit run app.py`.
+"""
 import os
 
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")  # before TensorFlow loads: no C++ notices (the cuInit line) in the terminal
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")  # before TensorFlow loads: no C++ notices in the terminal
 
 import streamlit as st  # noqa: E402
 
 st.set_page_config(page_title="Chest X-ray CNN Lab", page_icon="🩻", layout="wide")
-with st.spinner("Starting the app: loading TensorFlow (the first visit to a fresh server only)…"):
-    from pages.common import render_sidebar  # something on screen at once, not a blank page while TensorFlow loads
 
 PAGES = [
     st.Page("pages/diagnose.py", title="Diagnose", icon=":material/radiology:", default=True),
@@ -19,5 +20,10 @@ PAGES = [
     st.Page("pages/shortcut_lesson.py", title="Shortcut learning", icon=":material/alt_route:"),
 ]
 
+page = st.navigation(PAGES)
+st.title(page.title)  # on screen before TensorFlow loads: a fresh server never shows a blank page
+with st.spinner("Starting the app: loading TensorFlow (the first visit to a fresh server only)…"):
+    from pages.common import keep_compiled_kernels_between_runs, render_sidebar
+keep_compiled_kernels_between_runs()
 render_sidebar()
-st.navigation(PAGES).run()
+page.run()

@@ -5,15 +5,16 @@ import unicodedata
 from pathlib import Path
 
 import keras
-import numpy as np
 import streamlit as st
 from streamlit.runtime.pages_manager import PagesManager
 
-from core.evaluation.performance import loso_accuracy
-from core.model.bundle import CARD_FILE, DEFAULT_MODEL_DIR, ModelLoadError, read_json
+from core.model import card as model_card
+from core.model.card import CARD_FILE, ModelCard, ModelLoadError
+from core.paths import DEFAULT_MODEL_DIR
 from core.serving.classifier import Classifier
 
 SHELL_SHOWN = "app_shell_shown"  # session_state: app.py has drawn the sidebar in this session
+BLUE, RED, PALE_BLUE = "#2f6f9f", "#d1495b", "#a9c1d6"  # the theme's primary colour, its contrast, a muted blue
 DISCLAIMER = "For education and research only, not for diagnosis. A clinician must read every image."
 MARKDOWN_PUNCTUATION = re.compile(r"([!-/:-@\[-`{-~])")  # every ASCII punctuation mark may be backslash-escaped
 
@@ -59,11 +60,10 @@ def keep_compiled_kernels_between_runs() -> None:
 
 @st.cache_resource(show_spinner="Loading the model and compiling its inference functions…")
 def get_classifier(model_dir: str = str(DEFAULT_MODEL_DIR)) -> Classifier:
-    """The classifier for a model folder, loaded once per server and shared by every session, its hot path already
-    traced and compiled by one blank image so that the first upload does not pay for it."""
-    keep_compiled_kernels_between_runs()
+    """The classifier for a model folder, loaded once per server and shared by every session, already warmed up
+    (Classifier.warm_up) so that the first upload does not pay for tracing."""
     classifier = Classifier.from_dir(model_dir)
-    classifier.analyse(np.full((classifier.input_size, classifier.input_size), 128, dtype=np.uint8))
+    classifier.warm_up()
     return classifier
 
 
@@ -77,9 +77,9 @@ def load_classifier_or_stop(model_dir: str = str(DEFAULT_MODEL_DIR)) -> Classifi
 
 
 @st.cache_data(show_spinner=False)
-def read_card(model_dir: str, modified: float | None) -> dict | None:
-    """The model card alone (cheap: no TensorFlow), for the sidebar; `modified` keys the cache to the file's time."""
-    return None if modified is None else read_json(model_dir, CARD_FILE)
+def read_card(model_dir: str, modified: float | None) -> ModelCard:
+    """The checked model card alone (cheap: no TensorFlow), for the sidebar; `modified` keys the cache to the file's time."""
+    return model_card.read_card(model_dir)
 
 
 def card_modified(model_dir: Path) -> float | None:
@@ -87,17 +87,17 @@ def card_modified(model_dir: Path) -> float | None:
     return path.stat().st_mtime if path.is_file() else None
 
 
-def show_accuracy(card: dict) -> None:
+def show_accuracy(card: ModelCard) -> None:
     """The headline: accuracy on sources the model never saw, or the cross-validated accuracy when not measured."""
-    cv = card["cross_validation"]["accuracy"]
-    grouped = f", grouped by {card['cross_validation']['grouped_by']}" if "grouped_by" in card["cross_validation"] else ""
+    cv = card.cross_validation["accuracy"]
+    grouped = f", grouped by {card.cross_validation['grouped_by']}" if "grouped_by" in card.cross_validation else ""
     cv_text = f"{cv['mean']:.1%} ± {cv['std']:.1%} across {len(cv['per_fold'])} folds of the training images{grouped}"
-    loso = loso_accuracy(card)
+    loso = card.loso_accuracy
     if loso is None:
         st.metric("Cross-validated accuracy", f"{cv['mean']:.1%}", help=f"{cv_text}; not an independent test set, and "
                   "not validated on sources left out of training.")
         return
-    sources = len(card["validation"].get("sources", {}))
+    sources = len(card.validation.get("sources", {}))
     st.metric("Accuracy on sources it never saw", f"{loso:.1%}", help=f"Leave one source out: each of the {sources} "
               "sources in turn was predicted by a model trained on the others only. Cross-validated accuracy, where "
               f"every source is seen in training: {cv_text}.")
@@ -106,12 +106,13 @@ def show_accuracy(card: dict) -> None:
 def render_sidebar() -> None:
     """Loaded model summary and the disclaimer, on every page."""
     st.session_state[SHELL_SHOWN] = True
-    card = read_card(str(DEFAULT_MODEL_DIR), card_modified(DEFAULT_MODEL_DIR))
     with st.sidebar:
-        if card is None:
-            st.error("No model found in models/default. Train one with `python -m core.cli.train`.")
+        try:
+            card = read_card(str(DEFAULT_MODEL_DIR), card_modified(DEFAULT_MODEL_DIR))
+        except ModelLoadError as err:
+            st.error(f"No usable model in models/default: {err}")
         else:
-            st.markdown(f"**Model used by Diagnose:** `{card['name']}` · {card['backbone']}  \n"
-                        f"**Trained:** {card['trained_at']}")
+            st.markdown(f"**Model used by Diagnose:** `{card.name}` · {card.backbone}  \n"
+                        f"**Trained:** {card.trained_at}")
             show_accuracy(card)
         st.warning(DISCLAIMER, icon="⚠️")

@@ -5,26 +5,31 @@ import numpy as np
 import pandas as pd
 import plotly.graph_objects as go
 import streamlit as st
+from streamlit.runtime.scriptrunner import get_script_run_ctx
+from streamlit.typing import UploadedFile
 
 from core.classes import DISPLAY_NAMES
 from core.data.samples import read_sample, sample_files
-from core.evaluation.performance import loso_accuracy, populations_table
+from core.evaluation.performance import populations_table
 from core.evaluation.shortcut import OUTSIDE_WARNING, looked_outside_lungs
 from core.imaging.decode import DecodedImage, ImageDecodeError
 from core.imaging.viewing import FILE_WINDOW, WINDOW_PRESETS, display_pixels, fit_for_display, preset_window
 from core.model.abstention import INCONCLUSIVE, NOT_A_CHEST_XRAY, OK
-from core.model.bundle import DEFAULT_MODEL_DIR, model_identity
+from core.model.card import ModelCard
 from core.serving.classifier import Classifier
-from core.serving.diagnosis import GRADCAM, Diagnosis, diagnose, upload_key
+from core.serving.diagnosis import MAX_KEPT, Diagnosis, diagnose, upload_key
 from core.serving.export import TOP_CLASS, csv_bytes, diagnosis_table, with_provenance
 from core.serving.probability_text import probability_text
 from core.serving.report import ReportContent, decision_text, limits_text, pdf_report, png_bytes
-from core.serving.saliency import METHODS, SaliencyExplainer, overlay
-from pages.common import DISCLAIMER, get_classifier, load_classifier_or_stop, plain, route_through_app
+from core.serving.saliency import GRADCAM, HEATMAP_OPACITY, METHODS, overlay
+from pages.common import BLUE, DISCLAIMER, PALE_BLUE, load_classifier_or_stop, plain, route_through_app
 
 route_through_app()
 
-RESULTS_KEY = "diagnose_results"  # session_state: {upload_key: Diagnosis | ImageDecodeError}
+RESULTS_KEY = "diagnose_results"  # session_state: {upload_key: Diagnosis | ImageDecodeError}, oldest first, at most MAX_KEPT
+SAMPLE_KEY = "diagnose_sample"  # session_state: the chosen sample film's Diagnosis
+UPLOADER_ROUND = "diagnose_uploader_round"  # the uploader's key ends with it: a new key gives an empty uploader
+NOTICE_KEY = "diagnose_notice"  # what the last batch could not keep, said once
 CUSTOM_WINDOW = "Custom"
 BANNER = {OK: st.success, INCONCLUSIVE: st.warning, NOT_A_CHEST_XRAY: st.error}
 TABLE_WIDTHS = {"File": 150, TOP_CLASS: 135, "Status": 100, **dict(zip(DISPLAY_NAMES, (72, 66, 132, 112)))}  # px: all fit at 1280
@@ -37,31 +42,65 @@ COLOUR_CAPTION = (
 )
 
 
-@st.cache_resource(show_spinner="Preparing Grad-CAM++ and Score-CAM (once per server)…")
-def get_explainer(model_dir: str = str(DEFAULT_MODEL_DIR)) -> SaliencyExplainer:
-    """The tf-keras-vis explainers for the model, built once per server."""
-    classifier = get_classifier(model_dir)
-    return SaliencyExplainer(classifier.model, classifier.cam_layer)
+def analyse(classifier: Classifier, name: str, data: bytes) -> Diagnosis | ImageDecodeError:
+    """The Diagnosis, or a fresh copy of the decode error: the raised one's traceback would hold on to the file."""
+    try:
+        return diagnose(classifier, name, data)
+    except ImageDecodeError as err:
+        return ImageDecodeError(err.name, err.reason)
 
 
-def analyse_uploads(classifier: Classifier, files: list[tuple[str, bytes]]) -> list[Diagnosis | ImageDecodeError]:
-    """One Diagnosis or ImageDecodeError per file, reusing this session's earlier work and forgetting removed files."""
-    cache = st.session_state.setdefault(RESULTS_KEY, {})
-    keys = [upload_key(name, data) for name, data in files]
-    todo = [(key, name, data) for key, (name, data) in zip(keys, files) if key not in cache]
-    progress = st.progress(0.0) if len(todo) > 1 else None
-    for done, (key, name, data) in enumerate(todo):
+def release(uploads: list[UploadedFile]) -> None:
+    """Drop Streamlit's copy of the uploads' bytes. Its upload store keeps a file, even one the emptied uploader no
+    longer shows, until the session ends: for a closed tab, when another session disconnects over two minutes later
+    (server.disconnectedSessionTTL). Streamlit's own st.chat_input lets go of its files the same way."""
+    ctx = get_script_run_ctx()
+    for upload in uploads:
+        ctx.uploaded_file_mgr.remove_file(ctx.session_id, upload.file_id)
+
+
+def keep_uploads(classifier: Classifier, uploads: list[UploadedFile]) -> None:
+    """Analyse a batch into this session's results (an upload seen before is not analysed again), keep at most
+    MAX_KEPT (the oldest go first), let go of the files and rerun with an empty uploader, showing the batch's first."""
+    kept = st.session_state.setdefault(RESULTS_KEY, {})
+    batch, notices = uploads[:MAX_KEPT], []
+    if len(uploads) > MAX_KEPT:
+        notices.append(f"Only the first {MAX_KEPT} of the {len(uploads)} files were analysed: this page keeps at most "
+                       f"{MAX_KEPT} results per session. Clear the results, then add the others.")
+    progress, keys = st.progress(0.0) if len(batch) > 1 else None, []
+    for done, upload in enumerate(batch):
         if progress:
-            progress.progress(done / len(todo), text=f"Analysing {plain(name)} ({done + 1} of {len(todo)})")
-        try:
-            cache[key] = diagnose(classifier, name, data)
-        except ImageDecodeError as err:
-            cache[key] = err
-    if progress:
-        progress.empty()
-    for key in set(cache) - set(keys):
-        del cache[key]
-    return [cache[key] for key in keys]
+            progress.progress(done / len(batch), text=f"Analysing {plain(upload.name)} ({done + 1} of {len(batch)})")
+        data = upload.getvalue()
+        key = upload_key(upload.name, data)
+        kept[key] = kept.pop(key) if key in kept else analyse(classifier, upload.name, data)  # now the newest
+        keys.append(key)
+    let_go = list(kept)[:max(len(kept) - MAX_KEPT, 0)]
+    for key in let_go:
+        del kept[key]
+    if let_go:
+        notices.append(f"The {len(let_go)} oldest result(s) were let go to make room: this page keeps at most "
+                       f"{MAX_KEPT} results per session.")
+    release(uploads)
+    if notices:
+        st.session_state[NOTICE_KEY] = " ".join(notices)
+    st.session_state["detail_file"] = next((label for label, result in labelled_results(kept).items()
+                                            if result is kept[keys[0]]), None)
+    st.session_state[UPLOADER_ROUND] = st.session_state.get(UPLOADER_ROUND, 0) + 1
+    st.rerun()
+
+
+def forget_results() -> None:
+    st.session_state.pop(RESULTS_KEY, None)
+
+
+def sample_result(classifier: Classifier, sample: str) -> Diagnosis:
+    """The chosen sample film's analysis, kept while it stays chosen."""
+    name = f"{sample} (sample).png"
+    result = st.session_state.get(SAMPLE_KEY)
+    if result is None or result.decoded.name != name:
+        result = st.session_state[SAMPLE_KEY] = diagnose(classifier, name, read_sample(sample))
+    return result
 
 
 def unique_labels(names: list[str]) -> list[str]:
@@ -74,7 +113,25 @@ def unique_labels(names: list[str]) -> list[str]:
     return labels
 
 
-def choose_result(labels: list[str], results: list[Diagnosis], threshold: float, card: dict) -> Diagnosis:
+def labelled_results(kept: dict[str, Diagnosis | ImageDecodeError]) -> dict[str, Diagnosis]:
+    """The readable results, oldest first, by a label naming their file (unique_labels)."""
+    results = [outcome for outcome in kept.values() if isinstance(outcome, Diagnosis)]
+    return dict(zip(unique_labels([result.decoded.name for result in results]), results))
+
+
+def show_results(classifier: Classifier, kept: dict[str, Diagnosis | ImageDecodeError], threshold: float) -> None:
+    """The files that could not be read, then the summary (for more than one) and the chosen result's detail."""
+    for outcome in kept.values():
+        if isinstance(outcome, ImageDecodeError):
+            st.error(f"**{plain(outcome.name)}** could not be analysed: {outcome.reason}.", icon=":material/error:")
+    results = labelled_results(kept)
+    if results:
+        labels, diagnoses = list(results), list(results.values())
+        chosen = choose_result(labels, diagnoses, threshold, classifier.card) if len(results) > 1 else diagnoses[0]
+        show_detail(classifier, chosen, threshold)
+
+
+def choose_result(labels: list[str], results: list[Diagnosis], threshold: float, card: ModelCard) -> Diagnosis:
     """The summary of many uploads, downloadable; a clicked row (or the select box) picks the detail."""
     table = diagnosis_table(labels, results, threshold)
     st.subheader(f"{len(results)} images")
@@ -97,7 +154,7 @@ def choose_result(labels: list[str], results: list[Diagnosis], threshold: float,
 
 def probability_chart(probabilities: np.ndarray, threshold: float, highlight: int | None) -> go.Figure:
     """Horizontal bars of the class probabilities, the predicted class (if any) highlighted, and the threshold."""
-    colours = ["#2f6f9f" if i == highlight else "#a9c1d6" for i in range(len(DISPLAY_NAMES))]
+    colours = [BLUE if i == highlight else PALE_BLUE for i in range(len(DISPLAY_NAMES))]
     shown = [probability_text(p) for p in probabilities]
     figure = go.Figure(go.Bar(x=[float(p) for p in probabilities], y=list(DISPLAY_NAMES), orientation="h",
                               marker_color=colours, text=shown, customdata=shown, textposition="outside",
@@ -114,10 +171,9 @@ def explanation_map(classifier: Classifier, result: Diagnosis, method: str, clas
     """The saliency map, with a spinner when it is not yet computed and is not the instant Grad-CAM."""
     if method == GRADCAM or result.has_map(method, class_index):
         return result.saliency_map(classifier, method, class_index)
-    explainer = get_explainer()
     note = ": Score-CAM re-runs the network on masked copies of the image, a few seconds" if method == "scorecam" else ""
     with st.spinner(f"Computing {METHODS[method]} for {DISPLAY_NAMES[class_index]}{note}…", show_time=True):
-        return result.saliency_map(classifier, method, class_index, explainer)
+        return result.saliency_map(classifier, method, class_index)
 
 
 def viewing_aids(decoded: DecodedImage, key: str) -> tuple[tuple[float, float] | None, bool, bool]:
@@ -149,7 +205,7 @@ def explanation_controls(result: Diagnosis, key: str) -> tuple[str, float, int]:
     how, which = st.columns([3, 2], gap="medium")  # the method's three labels need the room
     method = how.segmented_control("Explanation method", list(METHODS), format_func=METHODS.get, default=GRADCAM,
                                    key="cam_method", help="Grad-CAM is instant; Score-CAM takes a few seconds.") or GRADCAM
-    opacity = which.slider("Heatmap opacity", 0.0, 1.0, 0.4, 0.05, key="opacity")
+    opacity = which.slider("Heatmap opacity", 0.0, 1.0, HEATMAP_OPACITY, 0.05, key="opacity")
     class_index = how.selectbox("Class to explain", range(len(DISPLAY_NAMES)), index=result.top, key=f"explain_{key}",
                                 format_func=lambda i: DISPLAY_NAMES[i] + (" (top class)" if i == result.top else ""))
     return method, opacity, class_index
@@ -176,7 +232,7 @@ def show_downloads(classifier: Classifier, result: Diagnosis, status: str, thres
     decoded, key, card = result.decoded, result.key[:16], classifier.card
     stem = decoded.name.rsplit(".", 1)[0]
     report = ReportContent(decoded.name, fit_for_display(decoded.pixels), blended, caption, result.probabilities, status,
-                           threshold, model_identity(card), limits_text(card), DISCLAIMER, datetime.now(UTC), caution)
+                           threshold, card.identity, limits_text(card), DISCLAIMER, datetime.now(UTC), caution)
     st.download_button("Overlay (PNG)", lambda: png_bytes(blended), f"{stem}_{method}.png", "image/png",
                        icon=":material/image:", key=f"png_{key}", width="stretch")
     st.download_button("Report (PDF)", lambda: pdf_report(report), f"{stem}_report.pdf", "application/pdf",
@@ -227,10 +283,9 @@ NOT_SEEN = (
 )
 
 
-def validation_text(card: dict) -> str:
+def validation_text(card: ModelCard) -> str:
     """What the figures were measured on, and the estimate for a hospital it never saw (when measured)."""
-    n = card.get("training_data", {}).get("n", "a few hundred")
-    loso = loso_accuracy(card)
+    n, loso = card.training_data["n"], card.loso_accuracy
     if loso is None:
         return (f"- It learned from **{n} images** and was **not validated across sources**: its accuracy comes from "
                 "cross-validation on those same images, not from a hospital it never saw.\n")
@@ -238,51 +293,48 @@ def validation_text(card: dict) -> str:
             f"estimates how it does at a hospital it never saw: **{loso:.1%}** accuracy (Model performance, By source).\n")
 
 
-def chosen_files(uploads: list, sample: str | None) -> list[tuple[str, bytes]]:
-    """(name, bytes) of the uploaded files, or of the sample film when nothing is uploaded."""
-    if uploads:
-        return [(upload.name, upload.getvalue()) for upload in uploads]
-    return [(f"{sample} (sample).png", read_sample(sample))] if sample else []
-
-
-def show_limits(card: dict) -> None:
+def show_limits(card: ModelCard) -> None:
     """Who the model was validated on (sources, counts, age groups) and what it has not seen; always open."""
-    by_source = card.get("training_data", {}).get("by_source")
+    by_source = card.training_data.get("by_source")
     with st.expander("Who this model was validated on, and what it has not seen", expanded=True):
         if by_source:
             st.dataframe(populations_table(by_source), hide_index=True)
         st.markdown(validation_text(card) + NOT_SEEN +
-                    f"- It reads one frontal view at {card.get('input_size', '?')} × {card.get('input_size', '?')} "
+                    f"- It reads one frontal view at {card.input_size} × {card.input_size} "
                     "pixels, without the history, examination or earlier images.\n"
                     f"- **{DISCLAIMER}**")
 
 
-st.title("Diagnose")
 st.markdown("Upload chest X-rays to see what the network predicts, how sure it is, and which regions drove the "
-            "prediction. Files stay in memory for this session only and are never saved. (While an upload over 1 MB "
-            "arrives, the web server buffers it in an unnamed temporary file, deleted as soon as it is received.)")
+            "prediction. Files are read in memory, analysed and let go, never saved: this session keeps only its "
+            f"results (a screen-size copy of each image, at most {MAX_KEPT}) until you clear them or close the tab. "
+            "(While an upload over 1 MB arrives, the web server buffers it in an unnamed temporary file, deleted as "
+            "soon as it is received.)")
 upload_column, sample_column = st.columns([3, 1])
 uploads = upload_column.file_uploader(  # no type filter: files are recognised by content (DICOMs often have no extension)
     f"Chest X-rays (PNG, JPEG, BMP, TIFF, WebP or DICOM, with or without an extension; at most "
-    f"{st.get_option('server.maxUploadSize')} MB each)", key="uploads", accept_multiple_files=True)
+    f"{st.get_option('server.maxUploadSize')} MB each)", key=f"uploads_{st.session_state.get(UPLOADER_ROUND, 0)}",
+    accept_multiple_files=True)
+kept = st.session_state.get(RESULTS_KEY, {})
+if kept:
+    count, clear = upload_column.columns([3, 1], vertical_alignment="center")
+    count.caption(f"{len(kept)} file(s) in this session's results (at most {MAX_KEPT}: the oldest goes first).")
+    clear.button("Clear the results", on_click=forget_results, key="clear_results", icon=":material/delete:")
 sample = sample_column.selectbox("No X-ray at hand? Try a sample", list(sample_files()), index=None, key="sample",
-                                 placeholder="Choose a sample film", disabled=bool(uploads),
+                                 placeholder="Choose a sample film", disabled=bool(kept),
                                  help="Openly licensed films (assets/samples/ATTRIBUTION.md). They are in the model's "
                                       "training set, so its answer on them is not a test of the model.")
 classifier = load_classifier_or_stop()
+if uploads:
+    keep_uploads(classifier, uploads)  # reruns the page
 slider, note = st.columns([1, 2], vertical_alignment="bottom")
 threshold = slider.slider("Decision threshold", 0.25, 1.0, round(classifier.threshold, 2), 0.01, key="threshold")
 note.caption(f"Below this top probability the answer is **Inconclusive**. It starts at the model card's value, "
              f"{classifier.threshold:.2f}, chosen by cross-validation; moving it changes only the wording, never the probabilities.")
-files = chosen_files(uploads, sample)
-if files:
-    outcomes = analyse_uploads(classifier, files)
-    for outcome in outcomes:
-        if isinstance(outcome, ImageDecodeError):
-            st.error(f"**{plain(outcome.name)}** could not be analysed: {outcome.reason}.", icon=":material/error:")
-    pairs = [(name, outcome) for (name, _), outcome in zip(files, outcomes) if isinstance(outcome, Diagnosis)]
-    if pairs:
-        labels, results = unique_labels([name for name, _ in pairs]), [result for _, result in pairs]
-        chosen = choose_result(labels, results, threshold, classifier.card) if len(results) > 1 else results[0]
-        show_detail(classifier, chosen, threshold)
+if st.session_state.get(NOTICE_KEY):
+    st.info(st.session_state.pop(NOTICE_KEY), icon=":material/info:")
+if kept:
+    show_results(classifier, kept, threshold)
+elif sample:
+    show_detail(classifier, sample_result(classifier, sample), threshold)
 show_limits(classifier.card)

@@ -9,13 +9,13 @@ import streamlit as st
 
 from core.classes import DISPLAY_NAMES
 from core.data.samples import read_sample, sample_files
-from core.imaging.decode import SUPPORTED_EXTENSIONS, ImageDecodeError, decode_image
+from core.imaging.decode import ImageDecodeError, decode_image
 from core.imaging.phantom import chest_phantom
 from core.model.abstention import OK, STATUS_TEXT
-from core.model.bundle import DEFAULT_MODEL_DIR
+from core.model.card import ModelCard
 from core.serving.classifier import Classifier
 from core.serving.diagnosis import Diagnosis
-from core.serving.saliency import SaliencyExplainer, overlay
+from core.serving.saliency import GRADCAM, Explainer, overlay
 from core.teaching.background import Report
 from core.teaching.introspection import (
     ConvolutionOutput,
@@ -29,13 +29,14 @@ from core.teaching.introspection import (
     parameter_counts,
     strongest_channels,
 )
-from pages.common import get_classifier, load_classifier_or_stop, plain, route_through_app
+from pages.common import load_classifier_or_stop, plain, route_through_app
 from pages.job_view import follow_job, is_running, start_job
+from pages.projector import current_sizes, intro_with_switch
 
 route_through_app()
 
 SAMPLE = "A sample X-ray"
-PHANTOM = "Chest phantom (drawn in code)"
+PHANTOM = "Chest phantom (a drawing, not an X-ray)"
 UPLOAD = "Your X-ray"
 FROM_DIAGNOSE = "An X-ray from Diagnose"
 DIAGNOSE_RESULTS = "diagnose_results"  # session_state the Diagnose page fills: {upload_key: Diagnosis | ImageDecodeError}
@@ -46,21 +47,14 @@ IMAGE_PX = 360  # images at least this wide, for a projector
 
 # ----------------------------------------------------------------------------- cached computations
 
-@st.cache_resource(show_spinner="Preparing Grad-CAM for this model…")
-def get_explainer(model_dir: str = str(DEFAULT_MODEL_DIR)) -> SaliencyExplainer:
-    """One tf-keras-vis explainer per model folder, shared by every session."""
-    classifier = get_classifier(model_dir)
-    return SaliencyExplainer(classifier.model, classifier.cam_layer)
-
-
 @st.cache_data(show_spinner=False, max_entries=32)
 def cached_feature_maps(_model: keras.Model, model_sha: str, model_input: np.ndarray, layer: str) -> np.ndarray:
     return feature_maps(_model, model_input, layer)
 
 
 @st.cache_data(show_spinner=False, max_entries=32)
-def cached_gradcam(_explainer: SaliencyExplainer, model_sha: str, model_input: np.ndarray, class_index: int, layer: str) -> np.ndarray:
-    return _explainer.explain(model_input, class_index, "gradcam", layer)
+def cached_gradcam(_explainer: Explainer, model_sha: str, model_input: np.ndarray, class_index: int, layer: str) -> np.ndarray:
+    return _explainer.explain(model_input, class_index, GRADCAM, layer)
 
 
 @st.cache_resource(show_spinner=False)
@@ -75,7 +69,7 @@ def tiles_figure(images: np.ndarray, labels: list[str], columns: int, height_per
     fig = px.imshow(images, facet_col=0, facet_col_wrap=columns, facet_col_spacing=0.01, facet_row_spacing=0.06, **imshow)
     for annotation in fig.layout.annotations:
         annotation.text = labels[int(annotation.text.split("=")[1])]
-        annotation.font.size = 11
+        annotation.font.size = max(11, current_sizes().font_px - 4)
     rows = -(-len(images) // columns)
     fig.update_layout(height=height_per_row * rows + 40, margin=dict(l=10, r=10, t=30, b=10))
     fig.update_xaxes(showticklabels=False, ticks="")
@@ -107,7 +101,7 @@ def rescale_each(maps: np.ndarray) -> np.ndarray:
 
 # ----------------------------------------------------------------------------- sections
 
-def architecture_section(model: keras.Model, card: dict) -> None:
+def architecture_section(model: keras.Model, card: ModelCard) -> None:
     table, counts = architecture_table(model), parameter_counts(model)
     a, b, c, d = st.columns(4)
     a.metric("Layers", len(table))
@@ -115,14 +109,14 @@ def architecture_section(model: keras.Model, card: dict) -> None:
     c.metric("Trainable", f"{counts['trainable']:,}")
     d.metric("Frozen", f"{counts['frozen']:,}")
     st.dataframe(table, hide_index=True, height=360, column_config={"Parameters": st.column_config.NumberColumn(format="localized")})
-    st.caption(f"Backbone: {card.get('backbone', '?')} at {card.get('input_size', '?')} × {card.get('input_size', '?')} px. "
+    st.caption(f"Backbone: {card.backbone} at {card.input_size} × {card.input_size} px. "
                "Output shapes leave out the batch axis. Frozen parameters include the batch-normalisation statistics.")
 
 
 def kernels_section(model: keras.Model) -> None:
     name, kernels = first_conv_kernels(model)
     layer = model.get_layer(name)
-    st.markdown(f"Layer `{name}`: {kernels.shape[0]} kernels of {kernels.shape[1]} × {kernels.shape[2]} × {kernels.shape[3]} "
+    st.markdown(f"Layer {name}: {kernels.shape[0]} kernels of {kernels.shape[1]} × {kernels.shape[2]} × {kernels.shape[3]} "
                 f"(height × width × colour channels), stride {layer.strides[0]}, learned on ImageNet photos.")
     view = st.radio("Show them", ("As they act on a grey X-ray", "As colour images"), horizontal=True, key="kernel_view")
     labels = [f"#{i + 1}" for i in range(len(kernels))]
@@ -161,16 +155,17 @@ def choose_pixels() -> tuple[np.ndarray, str]:
         name = st.selectbox("Uploaded on Diagnose", list(diagnosed), key="inside_diagnosed")
         return diagnosed[name], name
     if source == SAMPLE:
-        name = st.selectbox("Sample film (assets/samples/ATTRIBUTION.md)", list(sample_files()), key="inside_sample")
+        name = st.selectbox("Sample film", list(sample_files()), key="inside_sample",
+                            help="Openly licensed films; their sources and licences are listed with the project.")
         return decode_image(read_sample(name), name).pixels, f"the sample film '{name}'"
     if source == UPLOAD:
-        upload = st.file_uploader("An X-ray image or DICOM file (kept in memory only)",
-                                  type=[e.lstrip(".") for e in SUPPORTED_EXTENSIONS], key="xray")
+        upload = st.file_uploader(  # no type filter: files are recognised by content (DICOMs often have no extension)
+            "An X-ray: PNG, JPEG, BMP, TIFF, WebP or DICOM, with or without an extension (kept in memory only)", key="xray")
         if upload is not None:
             try:
                 return decode_image(upload.getvalue(), upload.name).pixels, upload.name
             except ImageDecodeError as err:
-                st.error(f"{err}. Showing the chest phantom instead.")
+                st.error(f"**{plain(err.name)}** could not be read: {err.reason}. Showing the chest phantom instead.")
         else:
             st.info("Choose a file; until then the page shows the chest phantom.")
     return (chest_phantom(256) * 255).astype(np.uint8), "the chest phantom"
@@ -202,7 +197,7 @@ def gradcam_section(classifier: Classifier, model_input: np.ndarray, pixels: np.
     class_index = a.selectbox("Explain the class", range(len(DISPLAY_NAMES)), index=analysis.top,
                               format_func=DISPLAY_NAMES.__getitem__, key=f"cam_class_{name}")  # a new image starts at its top class
     layer = choose_layer(outputs, "cam_layer", classifier.cam_layer, b, c)
-    cam = cached_gradcam(get_explainer(), classifier.card.get("model_sha256", ""), model_input, class_index, layer)
+    cam = cached_gradcam(classifier.explainer, classifier.card.model_sha256, model_input, class_index, layer)
     shown = model_input[..., 0].astype(np.uint8)
     where = next(f"{o.group}, {o.label.split(' · ')[0]}" for o in outputs if o.layer == layer)
     left, right = st.columns(2)
@@ -240,10 +235,9 @@ def filters_section(model: keras.Model, sha: str, outputs: list[ConvolutionOutpu
 
 # ----------------------------------------------------------------------------- page
 
-st.title("Inside the CNN")
-st.caption("The model that the Diagnose page uses, opened up layer by layer.")
+intro_with_switch("The model that the Diagnose page uses, opened up layer by layer.")
 classifier = load_classifier_or_stop()
-model, sha = classifier.model, classifier.card.get("model_sha256", "")
+model, sha = classifier.model, classifier.card.model_sha256
 outputs = cached_convolution_outputs(model, sha)
 
 st.header("1 · Architecture")

@@ -25,8 +25,17 @@ from core.evaluation import performance
 from core.evaluation.evaluate import evaluate_images
 from core.imaging.decode import ImageDecodeError, read_image_file
 from core.model import abstention
-from core.model.bundle import CARD_FILE, DEFAULT_MODEL_DIR, HISTORY_FILE, PREDICTIONS_FILE, list_model_dirs, read_json
-from core.paths import TEACHING_DATASET
+from core.model.card import (
+    CARD_FILE,
+    HISTORY_FILE,
+    PREDICTIONS_FILE,
+    ModelCard,
+    ModelLoadError,
+    list_model_dirs,
+    read_card,
+    read_history,
+)
+from core.paths import DEFAULT_MODEL_DIR, TEACHING_DATASET
 from core.serving.export import csv_bytes, evaluation_table, with_provenance
 from core.serving.probability_text import probability_text
 from pages import performance_figures as figures
@@ -34,13 +43,12 @@ from pages.common import load_classifier_or_stop, plain, route_through_app
 
 route_through_app()
 
-THRESHOLDS = np.round(np.arange(0.25, 1.0, 0.01), 2)
 THUMBNAIL_PX = 96
 FEW_IMAGES = 30  # below this many, an evaluation's figures are too uncertain to lean on
 
 
 PERCENT = st.column_config.NumberColumn(format="percent")
-SOURCE_RUNS = {  # card["validation"] key: (title, what predicted each source's images)
+SOURCE_RUNS = {  # ModelCard.validation key: (title, what predicted each source's images)
     "grouped_cv": ("Grouped folds", "models trained on the other folds (grouped by patient); the source itself was "
                    "seen in training"),
     "leave_one_source_out": ("Left out", "a model that never saw that source, trained on the other sources: the "
@@ -172,23 +180,23 @@ def show_misclassified(p: performance.Predictions) -> None:
                  row_height=THUMBNAIL_PX if "Image" in table else None)
 
 
-def show_training(model_dir: Path, card: dict) -> None:
+def show_training(model_dir: Path, card: ModelCard) -> None:
     if (model_dir / HISTORY_FILE).is_file():
         st.subheader("Learning curves")
-        st.plotly_chart(figures.learning_curves_figure(read_json(model_dir, HISTORY_FILE)["folds"]))
+        st.plotly_chart(figures.learning_curves_figure(read_history(model_dir, card)["folds"]))
         st.caption("Each fold trains on four fifths of the images and validates on the rest: training solid, validation "
                    "dashed. A validation curve that turns upward while training keeps improving means overfitting.")
     else:
         st.info(f"{model_dir.name} has no {HISTORY_FILE}, so there are no learning curves.")
-    counts = card.get("training_data", {}).get("counts")
+    counts = card.training_data.get("counts")
     if counts:
         st.subheader("Training images per class")
         st.plotly_chart(figures.distribution_figure(counts))
 
 
-def show_abstention(p: performance.Predictions, card: dict) -> None:
-    curve = abstention.coverage_curve(p.y_true, p.probabilities, THRESHOLDS)
-    point = card.get("abstention")
+def show_abstention(p: performance.Predictions, card: ModelCard) -> None:
+    curve = abstention.coverage_curve(p.y_true, p.probabilities, abstention.THRESHOLD_GRID)
+    point = card.abstention
     st.plotly_chart(figures.abstention_figure(curve, point))
     if point:
         st.caption(f"At the operating point (threshold {point['threshold']:.2f}) the model answers for {point['coverage']:.0%} "
@@ -224,9 +232,9 @@ def show_source_tables(validation: dict) -> None:
                "An empty cell: no such images in that source.")
 
 
-def show_source_confusion(model_dir: Path) -> None:
+def show_source_confusion(model_dir: Path, card: ModelCard) -> None:
     """The confusion matrix of one source, for grouped folds or left out, with the coarse label as its own row."""
-    runs = {title: performance.read_source_predictions(model_dir, left_out=key == "leave_one_source_out")
+    runs = {title: performance.read_source_predictions(model_dir, card, left_out=key == "leave_one_source_out")
             for key, (title, _) in SOURCE_RUNS.items()}
     runs = {title: p for title, p in runs.items() if p is not None}
     if not runs:
@@ -268,15 +276,15 @@ def show_aims(aims: list[dict] | None) -> None:
                  column_config={"Value": st.column_config.NumberColumn(format="%.3f")})
 
 
-def show_by_source(model_dir: Path, card: dict) -> None:
+def show_by_source(model_dir: Path, card: ModelCard) -> None:
     """Per-source figures, one source's confusion matrix, the shortcut audit and the aims, or why there are none."""
-    validation = card.get("validation")
+    validation = card.validation
     if not validation:
         st.info(f"{model_dir.name} was not validated across sources: its card has no per-source figures and no "
                 "leave-one-source-out run, so nothing says how it does on a hospital it never saw.")
         return
     show_source_tables(validation)
-    show_source_confusion(model_dir)
+    show_source_confusion(model_dir, card)
     show_source_audit(validation.get("source_audit"))
     show_aims(validation.get("aims"))
 
@@ -322,7 +330,7 @@ def show_evaluation_cautions(summary: dict, rows: list[dict]) -> None:
             st.text("\n".join(seen))
 
 
-def show_evaluation_result(result: dict, card: dict) -> None:
+def show_evaluation_result(result: dict, card: ModelCard) -> None:
     summary, rows = result["summary"], result["rows"]
     show_evaluation_cautions(summary, rows)
     cols = st.columns(5)
@@ -344,18 +352,18 @@ def show_evaluation_result(result: dict, card: dict) -> None:
         with st.expander(f"{len(summary['unreadable'])} file(s) could not be read and were left out", expanded=True):
             for item in summary["unreadable"]:
                 st.markdown(plain(item["error"]))
-    table = with_provenance(evaluation_table(rows), card, card["threshold"], result["created"])
+    table = with_provenance(evaluation_table(rows), card, card.threshold, result["created"])
     st.download_button("Download per-image results (CSV)", csv_bytes(table), "evaluation.csv", "text/csv")
     calibrated = performance.predictions_from_rows(rows)
-    temperature = card.get("calibration", {}).get("temperature", 1.0)
+    temperature = card.calibration.temperature
     show_set(calibrated.with_temperature(1 / temperature), calibrated, temperature, key="own")
 
 
-def show_own_evaluation(model_dir: Path, card: dict) -> None:
+def show_own_evaluation(model_dir: Path, card: ModelCard) -> None:
     st.write("Upload a ZIP with one folder per class, named " + ", ".join(f"`{name}`" for name in CLASS_NAMES)
              + ", or give such a folder on this server. The same code runs behind `python -m core.cli.evaluate DATA_DIR`. "
              "Nothing you upload is stored. Use images the model has never seen: its own training images "
-             f"({card.get('training_data', {}).get('source', 'unknown')}) give flattering figures, and are flagged.")
+             f"({card.training_data['source']}) give flattering figures, and are flagged.")
     sources = ["ZIP upload"] + ["Folder on this server"] * server_folders_allowed()
     if st.radio("Images from", sources, horizontal=True, key="own_source") == "ZIP upload":
         upload = st.file_uploader(f"ZIP of labelled images (at most {MAX_ZIP_BYTES // 2**20} MB)", type="zip",
@@ -379,8 +387,8 @@ def show_own_evaluation(model_dir: Path, card: dict) -> None:
         show_evaluation_result(result, card)
 
 
-def show_headline(card: dict) -> None:
-    cv, calibration = card.get("cross_validation", {}), card.get("calibration", {})
+def show_headline(card: ModelCard) -> None:
+    cv, calibration = card.cross_validation, card.calibration
     cols = st.columns(len(performance.CV_FIGURES) + 2)
     for col, (key, label) in zip(cols, performance.CV_FIGURES.items()):
         figure = cv.get(key)
@@ -388,19 +396,17 @@ def show_headline(card: dict) -> None:
             col.metric(label, f"{figure['mean']:.1%}", delta=f"± {figure['std']:.1%} across folds", delta_color="off",
                        delta_arrow="off", help=f"Mean ± standard deviation across "
                        f"{len(figure['per_fold'])} folds; per fold: " + ", ".join(f"{v:.1%}" for v in figure["per_fold"]))
-    loso = performance.loso_accuracy(card)
+    loso = card.loso_accuracy
     if loso is not None:
         cols[-2].metric(performance.LOSO_ACCURACY, f"{loso:.1%}", help="Each source in turn left out of training and "
                         "predicted by a model trained on the others: the estimate for a hospital it has not seen.")
-    if "ece_after" in calibration:
-        cols[-1].metric("ECE after calibration", f"{calibration['ece_after']:.3f}",
-                        delta=f"{calibration['ece_after'] - calibration['ece_before']:+.3f} from {calibration['ece_before']:.3f}",
-                        delta_color="inverse", help="Expected calibration error of the out-of-fold probabilities, "
-                        "after and before temperature scaling (lower is better).")
+    cols[-1].metric("ECE after calibration", f"{calibration.ece_after:.3f}",
+                    delta=f"{calibration.ece_after - calibration.ece_before:+.3f} from {calibration.ece_before:.3f}",
+                    delta_color="inverse", help="Expected calibration error of the out-of-fold probabilities, "
+                    "after and before temperature scaling (lower is better).")
 
 
 def main() -> None:
-    st.title("Model performance")
     model_dirs = list_model_dirs()
     if not model_dirs:
         st.error("No model found in models/. Train one with `python -m core.cli.train DATA_DIR --out models/default`.")
@@ -408,30 +414,40 @@ def main() -> None:
     if len(model_dirs) > 1:
         st.subheader("Models side by side")
         stamps = tuple((d / CARD_FILE).stat().st_mtime for d in model_dirs)
-        st.dataframe(comparison_table(tuple(map(str, model_dirs)), stamps), hide_index=True,
-                     column_config={"Parameters": st.column_config.NumberColumn(format="localized"),
-                                    "Size (MB)": st.column_config.NumberColumn(format="%.1f")})
+        try:
+            st.dataframe(comparison_table(tuple(map(str, model_dirs)), stamps), hide_index=True,
+                         column_config={"Parameters": st.column_config.NumberColumn(format="localized"),
+                                        "Size (MB)": st.column_config.NumberColumn(format="%.1f")})
+        except ModelLoadError as err:
+            st.error(f"The models cannot be compared: {err}")
         st.caption("Each model is cross-validated on its own training images: mean ± standard deviation across folds. "
                    f"{performance.LOSO_ACCURACY}: each source predicted by a model that never saw it; – where a model "
                    "was not validated across sources.")
     model_dir = st.selectbox("Model", model_dirs, format_func=lambda d: d.name)
-    card = read_json(model_dir, CARD_FILE)
+    try:
+        show_model(model_dir)
+    except ModelLoadError as err:
+        st.error(f"{model_dir.name} cannot be shown: {err}")
+
+
+def show_model(model_dir: Path) -> None:
+    """Everything the page says about one model folder."""
+    card = read_card(model_dir)
     if model_dir != DEFAULT_MODEL_DIR:
         st.info(f"This page now shows **{model_dir.name}**. Diagnose always uses **{DEFAULT_MODEL_DIR.name}** "
                 f"(models/{DEFAULT_MODEL_DIR.name}), and the sidebar shows {DEFAULT_MODEL_DIR.name}'s figures, not these.",
                 icon=":material/info:")
-    if card.get("exhibit"):
-        st.warning(card["exhibit"], icon=":material/warning:")
-    temperature = card.get("calibration", {}).get("temperature", 1.0)
-    st.caption(f"{card.get('backbone', '?')} · {card.get('input_size', '?')} px · trained {card.get('trained_at', '?')} on "
-               f"{card.get('training_data', {}).get('n', '?')} images. Its figures are "
-               f"{card.get('cross_validation', {}).get('figures_are', 'cross-validated estimates')}.")
+    if card.exhibit:
+        st.warning(card.exhibit, icon=":material/warning:")
+    temperature = card.calibration.temperature
+    st.caption(f"{card.backbone} · {card.input_size} px · trained {card.trained_at} on {card.training_data['n']} images. "
+               f"Its figures are {card.cross_validation.get('figures_are', 'cross-validated estimates')}.")
     show_headline(card)
     if not (model_dir / PREDICTIONS_FILE).is_file():
         st.warning(f"{model_dir.name} has no {PREDICTIONS_FILE}; retrain it to see its cross-validated figures.")
         show_own_evaluation(model_dir, card)
         return
-    raw = performance.read_predictions(model_dir)
+    raw = performance.read_predictions(model_dir, card)
     calibrated = raw.with_temperature(temperature)
     tabs = st.tabs(["Cross-validation", "By source", "Abstention", "Training", "Misclassified", "Evaluate your own images"])
     with tabs[0]:

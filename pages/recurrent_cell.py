@@ -6,6 +6,7 @@ import streamlit as st
 
 from core.teaching.recurrent import B_H, VOCAB, W_HH, W_HY, W_XH, RnnStep, default_lstm_params, lstm_steps, rnn_steps
 from pages.common import route_through_app
+from pages.projector import intro_with_switch, sized
 
 route_through_app()
 
@@ -72,39 +73,49 @@ def prediction_caption(text: str, steps: list[RnnStep]) -> str:
 
 
 def rnn_section(text: str) -> None:
-    st.markdown("Edit any weight; every number below is recomputed. The starting values are the slide's.")
-    a, b, _ = st.columns([1, 1, 2])
+    a, b, c = st.columns([2, 2, 3], vertical_alignment="center")
     a.button("Reset to the slide's weights", on_click=reset_weights, key="reset_weights")
     b.toggle(f"Show {FULL} decimals", key="all_decimals")
-    left, right = st.columns([3, 2])
+    c.caption("Edit any weight; every number is recomputed. The starting values are the slide's.")
+    left, right = st.columns([2, 3])  # the weights beside what they change
     with left:
         st.markdown("**W_xh**: input (one-hot character) → hidden")
         w_xh = edit_matrix(np.array(W_XH), HIDDEN, list(VOCAB), "w_xh")
         st.markdown("**W_hy**: hidden → output score per character")
         w_hy = edit_matrix(np.array(W_HY), [f"y_{c}" for c in VOCAB], HIDDEN, "w_hy")
+        c, d = st.columns(2)
+        w_hh = c.number_input("W_hh: hidden → hidden", value=W_HH, step=0.01, format=f"%.{decimals()}f", key=weights_key("w_hh"),
+                              help="One number on the slide, shared by every unit")
+        b = d.number_input("b: bias of the hidden units", value=B_H, step=0.01, format=f"%.{decimals()}f", key=weights_key("b"))
     with right:
-        w_hh = st.number_input("W_hh: hidden → hidden (one number on the slide, shared by every unit)",
-                               value=W_HH, step=0.01, format=f"%.{decimals()}f", key=weights_key("w_hh"))
-        b = st.number_input("b: bias of the hidden units", value=B_H, step=0.01, format=f"%.{decimals()}f", key=weights_key("b"))
         st.latex(r"h_t = \tanh(W_{hh}\,h_{t-1} + b + W_{xh}\,x_t)")
         st.latex(r"y_t = W_{hy}\,h_t \qquad p_t = \mathrm{softmax}(y_t)")
-    steps = rnn_steps(text, w_xh, w_hh, b, w_hy)
+        steps = rnn_steps(text, w_xh, w_hh, b, w_hy)
+        results_table(steps)
+        st.markdown(prediction_caption(text, steps))
+    step_detail(text, steps, w_xh)
 
+
+def results_table(steps: list[RnnStep]) -> None:
+    """What the network computes at each step, and the character it predicts next."""
     summary = pd.DataFrame({
-        "t": range(1, len(steps) + 1),
-        "reads": [s.char for s in steps],
+        "t: reads": [f"{t}: '{s.char}'" for t, s in enumerate(steps, start=1)],
         "h_t": [vec(s.h) for s in steps],
         "y_t": [vec(s.y) for s in steps],
-        "predicts next": [s.next_char for s in steps],
+        "predicts": [s.next_char for s in steps],
         "p(next)": [f"{s.probs.max():.1%}" for s in steps],
     })
-    st.dataframe(summary, hide_index=True)
-    st.markdown(prediction_caption(text, steps))
+    st.table(summary, hide_index=True)
 
-    t = st.slider("Step to open", 1, len(steps), 1, key="rnn_step") if len(steps) > 1 else 1
+
+def step_detail(text: str, steps: list[RnnStep], w_xh: np.ndarray) -> None:
+    """One step's sums written out, beside the chart of what it predicts next."""
+    sums, chart = st.columns([3, 2])
+    with sums:
+        t = st.slider("Step to open", 1, len(steps), 1, key="rnn_step") if len(steps) > 1 else 1
     step, h_prev = steps[t - 1], steps[t - 2].h if t > 1 else np.zeros(len(HIDDEN))
-    st.markdown(f"#### Step {t}: reading '{step.char}'")
-    st.markdown(
+    sums.markdown(f"#### Step {t}: reading '{step.char}'")
+    sums.markdown(
         f"- x_{t} = one-hot('{step.char}') = `{step.x.astype(int).tolist()}`\n"
         f"- h_{t - 1} = `{vec(h_prev)}`\n"
         f"- W_xh x_{t} = `{vec(w_xh @ step.x)}` (column '{step.char}' of W_xh)\n"
@@ -115,9 +126,9 @@ def rnn_section(text: str) -> None:
     )
     probs = pd.DataFrame({"character": VOCAB, "probability": step.probs})
     fig = px.bar(probs, x="character", y="probability", range_y=[0, 1],
-                 title=f"After reading '{text[:t]}': how likely is each character to come next?")
-    fig.update_layout(height=280, margin=dict(l=10, r=10, t=40, b=10))
-    st.plotly_chart(fig, config={"displayModeBar": False})
+                 title=f"After reading '{text[:t]}':<br>how likely is each character to come next?")
+    fig.update_layout(margin=dict(l=10, r=10, t=60, b=10), title=dict(automargin=True))
+    chart.plotly_chart(sized(fig), config={"displayModeBar": False})
 
 
 def lstm_section(text: str) -> None:
@@ -137,14 +148,13 @@ def lstm_section(text: str) -> None:
     fig = px.line(gates, x="t", y="value", color="unit", facet_col="gate", markers=True, range_y=[0, 1],
                   hover_data=["reads"], title="How open each gate is after each character (0 = shut, 1 = wide open)")
     fig.update_xaxes(tickvals=list(range(1, len(steps) + 1)), ticktext=[f"{t}:'{c}'" for t, c in enumerate(text, start=1)])
-    fig.update_layout(height=320, margin=dict(l=10, r=10, t=60, b=10))
-    st.plotly_chart(fig, config={"displayModeBar": False})
+    fig.update_layout(margin=dict(l=10, r=10, t=60, b=10))
+    st.plotly_chart(sized(fig), config={"displayModeBar": False})
     st.dataframe(table.style.format({c: f"{{:.{decimals()}f}}" for c in table.columns[3:]}), hide_index=True)
 
 
-st.title("Recurrent cell")
-st.caption("The course's character model: the vocabulary h, e, l, o as one-hot vectors, three hidden units, "
-           "and the slide's weights. Every number is computed as you edit.")
+intro_with_switch("The course's character model: the vocabulary h, e, l, o as one-hot vectors, three hidden units, "
+                  "and the slide's weights. Every number is computed as you edit.")
 text = read_text()
 if text:
     st.header("A simple RNN, step by step")

@@ -9,6 +9,7 @@ from core.classes import DISPLAY_NAMES
 from core.data.samples import read_sample
 from core.imaging.decode import decode_image
 from core.model.abstention import OK, STATUS_TEXT
+from core.model.card import ModelCard
 from core.serving.classifier import Analysis, Classifier
 from core.serving.probability_text import probability_text
 from core.teaching.shortcut_lesson import (
@@ -16,17 +17,17 @@ from core.teaching.shortcut_lesson import (
     EXHIBIT_DIR,
     SEEN,
     UNSEEN,
-    cross_validated_accuracy,
     validation_table,
 )
-from pages.common import load_classifier_or_stop, route_through_app
+from pages.common import BLUE, RED, load_classifier_or_stop, route_through_app
+from pages.projector import intro_with_switch
 
 route_through_app()
 
 FIVE_SOURCES = "Five-source model"
 EXHIBIT = "Single-source exhibit"
 IMAGE_PX = 320  # images at least this wide, for a projector
-COLOURS = ("#2f6f9f", "#d1495b")  # the five-source model, the exhibit
+COLOURS = (BLUE, RED)  # the five-source model, the exhibit
 
 
 @st.cache_data(show_spinner=False)
@@ -72,16 +73,16 @@ def answers_section(films: dict[str, np.ndarray], answers: dict[str, list[Analys
                "caveat: its top probability was below its threshold, or the film looked unlike its training images.")
 
 
-def exhibit_section(card: dict) -> None:
+def exhibit_section(card: ModelCard) -> None:
     st.markdown(
-        f"Checked the usual way, by cross-validation on its own {card['training_data']['n']} images, "
-        f"the {EXHIBIT.lower()} was right **{cross_validated_accuracy(card):.1%}** of the time. But every test fold came "
+        f"Checked the usual way, by cross-validation on its own {card.training_data['n']} images, "
+        f"the {EXHIBIT.lower()} was right **{card.cv_accuracy:.1%}** of the time. But every test fold came "
         "from the same two collections as its training images, where an adult film always meant COVID-19, so the "
         "shortcut scored well in the test too. It was never tested on a hospital it had not seen. Its model card says:")
-    st.warning(card["exhibit"], icon=":material/warning:")
+    st.warning(card.exhibit, icon=":material/warning:")
 
 
-def validation_section(card: dict) -> None:
+def validation_section(card: ModelCard) -> None:
     table = validation_table(card)
     if table is None:
         st.info(f"The {FIVE_SOURCES.lower()}'s card has no validation on hospitals left out.")
@@ -93,7 +94,7 @@ def validation_section(card: dict) -> None:
         "the illness, and a test drawn from the same hospitals will not notice. The honest check leaves each "
         "hospital out in turn: train on the others, test on the one left out.\n\n"
         f"The {FIVE_SOURCES.lower()} was checked both ways. With every hospital in training (folds grouped by "
-        f"patient) it was right **{cross_validated_accuracy(card):.1%}** of the time; on a hospital left out, "
+        f"patient) it was right **{card.cv_accuracy:.1%}** of the time; on a hospital left out, "
         f"**{loso:.1%}**. Its card's figures:")
     st.dataframe(table, hide_index=True, column_config={
         SEEN: st.column_config.NumberColumn(format="percent"), UNSEEN: st.column_config.NumberColumn(format="percent")})
@@ -103,8 +104,7 @@ def validation_section(card: dict) -> None:
                 "validated on a hospital's own patients.")
 
 
-st.title("Shortcut learning")
-st.caption("Two models, the same adult films, two answers: why a model must be tested on hospitals it never saw.")
+intro_with_switch("Two models, the same adult films, two answers: why a model must be tested on hospitals it never saw.")
 classifiers: dict[str, Classifier] = {FIVE_SOURCES: load_classifier_or_stop(), EXHIBIT: load_classifier_or_stop(str(EXHIBIT_DIR))}
 films = film_pixels()
 st.header("1 · The same films, two answers")

@@ -13,9 +13,9 @@ from core.classes import DISPLAY_NAMES
 from core.data.folders import DatasetError
 from core.data.samples import read_sample, sample_files
 from core.data.server_paths import ROOTS_VARIABLE, ServerPathError, resolve_user_folder, server_folders_allowed
-from core.imaging.decode import SUPPORTED_EXTENSIONS, ImageDecodeError, decode_image
+from core.imaging.decode import ImageDecodeError, decode_image
 from core.paths import TEACHING_DATASET
-from core.teaching.background import Report
+from core.teaching.background import Report, ServerBusy
 from core.teaching.live_training import (
     ACTIVATIONS,
     OPTIMIZERS,
@@ -30,8 +30,9 @@ from core.teaching.live_training import (
     xray_arrays,
 )
 from core.teaching.transfer_comparison import TRANSFER_SIZE, Comparison, WeightsUnavailableError, compare
-from pages.common import plain, route_through_app
+from pages.common import BLUE, RED, plain, route_through_app
 from pages.job_view import follow_job, is_running, start_job
+from pages.projector import intro_with_switch
 
 route_through_app()
 
@@ -61,7 +62,7 @@ def read_xrays(root: str, size: int, report: Report) -> LabelledArrays:
 
 def describe_error(what: str, err: Exception) -> str:
     """A background job's failure in words: the data or weights problem as such, anything else named."""
-    if isinstance(err, (DatasetError, WeightsUnavailableError)):
+    if isinstance(err, (DatasetError, WeightsUnavailableError, ServerBusy)):
         return str(err)
     return f"{what} failed: {type(err).__name__}: {err}"
 
@@ -119,7 +120,7 @@ def curves_figure(history: dict[str, list[float]], epochs: int) -> go.Figure:
     """Loss and accuracy per epoch, training and validation, on a fixed epoch axis so the curves grow."""
     fig = make_subplots(rows=1, cols=2, subplot_titles=("Loss", "Accuracy"))
     for col, metric in enumerate(("loss", "accuracy"), start=1):
-        for prefix, name, colour in (("", "training", "#2f6f9f"), ("val_", "validation", "#d1495b")):
+        for prefix, name, colour in (("", "training", BLUE), ("val_", "validation", RED)):
             values = history.get(prefix + metric, [])
             fig.add_trace(go.Scatter(x=list(range(1, len(values) + 1)), y=values, name=name, mode="lines+markers",
                                      line=dict(color=colour), legendgroup=name, showlegend=col == 1), row=1, col=col)
@@ -241,7 +242,8 @@ def chosen_image(result: RunResult) -> tuple[np.ndarray, str] | None:
     if source == SAMPLE_FILM:
         name = st.selectbox("Sample film (assets/samples/ATTRIBUTION.md)", list(sample_files()), key="try_sample")
         return image_for_network(decode_image(read_sample(name), name).pixels, shape), f"The sample film '{name}'"
-    upload = st.file_uploader("An image (kept in memory only)", type=[e.lstrip(".") for e in SUPPORTED_EXTENSIONS], key="try_upload")
+    upload = st.file_uploader(  # no type filter: files are recognised by content (DICOMs often have no extension)
+        "An image: PNG, JPEG, BMP, TIFF, WebP or DICOM, with or without an extension (kept in memory only)", key="try_upload")
     invert = not is_xray_network(result) and st.checkbox(
         "My digit is dark on a light background (the training digits are light on dark: invert it)", True, key="try_invert")
     if upload is None:
@@ -250,14 +252,14 @@ def chosen_image(result: RunResult) -> tuple[np.ndarray, str] | None:
     try:
         pixels = decode_image(upload.getvalue(), upload.name).pixels
     except ImageDecodeError as err:
-        st.error(f"{plain(upload.name)} cannot be used: {err}.")
+        st.error(f"{plain(upload.name)} cannot be used: {err.reason}.")
         return None
     return image_for_network(pixels, shape, invert), plain(upload.name)
 
 
 def probabilities_figure(values: np.ndarray, class_names: tuple[str, ...]) -> go.Figure:
     fig = go.Figure(go.Bar(x=values, y=list(class_names), orientation="h", text=[f"{v:.0%}" for v in values],
-                           textposition="outside", textfont=dict(size=16), marker_color="#2f6f9f"))
+                           textposition="outside", textfont=dict(size=16), marker_color=BLUE))
     fig.update_layout(title="The network's probabilities", height=60 + 32 * len(class_names), margin=dict(l=10, r=10, t=40, b=10),
                       xaxis=dict(range=[0, 1.15], tickformat=".0%", tickfont=dict(size=14)),
                       yaxis=dict(type="category", autorange="reversed", tickfont=dict(size=16)))
@@ -347,8 +349,7 @@ def comparison_tab() -> None:
             show(confusion_figure(r.confusion, DISPLAY_NAMES, r.name), key=f"compare_confusion_{i}")
 
 
-st.title("Train a CNN")
-st.caption("Small networks, trained here on the server's CPU while you watch.")
+intro_with_switch("Small networks, trained here on the server's CPU while you watch.")
 live_tab, compare_tab = st.tabs(["Train live", "Scratch versus transfer"])
 with live_tab:
     live_training_tab()

@@ -39,15 +39,22 @@ def wait_until_healthy(url: str, server: subprocess.Popen, log: Path, timeout: f
 @contextmanager
 def running_app(log: Path, timeout: float = 120) -> Iterator[str]:
     """Start the app, yield its URL once healthy, and stop it afterwards; its output goes to `log`."""
+    with running_server(log, timeout) as (url, _):
+        yield url
+
+
+@contextmanager
+def running_server(log: Path, timeout: float = 120, env: dict[str, str] | None = None) -> Iterator[tuple[str, subprocess.Popen]]:
+    """running_app, yielding the server process too (its pid is the Streamlit server's); `env` replaces the environment."""
     url = f"http://127.0.0.1:{free_port()}"
     with open(log, "w") as out:
         server = subprocess.Popen(
-            [sys.executable, "-m", "streamlit", "run", "app.py", "--server.port", url.rsplit(":", 1)[1],
+            [sys.executable, "-m", "streamlit", "run", "server.py", "--server.port", url.rsplit(":", 1)[1],
              "--server.address", "127.0.0.1", "--server.headless", "true"],
-            cwd=REPO, stdout=out, stderr=subprocess.STDOUT)
+            cwd=REPO, stdout=out, stderr=subprocess.STDOUT, env=env)
     try:
         wait_until_healthy(url, server, log, timeout)
-        yield url
+        yield url, server
     finally:
         server.terminate()
         try:

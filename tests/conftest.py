@@ -1,12 +1,22 @@
-"""Shared test set-up: the Keras cache with ../shared's ImageNet weights, the shared X-rays as fixtures, and a real
-browser against `streamlit run app.py`."""
+"""Shared test set-up: the Keras cache with ../shared's ImageNet weights, the shared X-rays as fixtures, one DICOM
+builder, one dataset builder, a real browser against `streamlit run app.py`, and the markers and the closing line
+that say which tests did not run."""
 import csv
+import io
 import os
 import shutil
 import tempfile
+import warnings
+import zipfile
+from collections import Counter
+from collections.abc import Iterable
 from pathlib import Path
 
+import numpy as np
 import pytest
+from pydicom import config as dicom_config
+from pydicom.dataset import Dataset, FileMetaDataset
+from pydicom.uid import DigitalXRayImageStorageForPresentation, ExplicitVRLittleEndian, generate_uid
 
 from core.paths import REPO_ROOT as REPO
 from core.paths import SHARED_DATASETS
@@ -15,6 +25,7 @@ from core.paths import TRAINING_DATASET as MULTISOURCE
 from scripts.local_app import CHROMIUM, CHROMIUM_ARGS, running_app
 
 WEIGHTS = SHARED_DATASETS.parent / "keras_home" / "models"
+BROWSER_FIXTURES = {"browser", "app_url"}
 
 
 def _expose_imagenet_weights() -> None:
@@ -30,11 +41,31 @@ _expose_imagenet_weights()
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
 
-@pytest.fixture(scope="session")
-def dataset_dir() -> Path:
-    """The shared labelled X-rays; absent only off the project's machines (never in CI)."""
-    return _shared_or_skip(DATASET)
+# --- markers, and one loud line for the tests that did not run ----------------------------------------------
 
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Every test that drives the browser is marked `browser`, so `-m "not browser"` leaves them out."""
+    for item in items:
+        if BROWSER_FIXTURES & set(getattr(item, "fixturenames", ())):
+            item.add_marker(pytest.mark.browser)
+
+
+def _skip_reason(report: pytest.TestReport) -> str:
+    reason = report.longrepr[2] if isinstance(report.longrepr, tuple) else str(report.longrepr)
+    return reason.removeprefix("Skipped: ")
+
+
+def pytest_terminal_summary(terminalreporter, exitstatus: int, config: pytest.Config) -> None:
+    """Outside CI a skipped test still lets the run succeed: say loudly how many did not run and why."""
+    skipped = terminalreporter.stats.get("skipped", [])
+    if not skipped or os.environ.get("CI"):
+        return
+    ran = sum(len(terminalreporter.stats.get(kind, [])) for kind in ("passed", "failed", "error"))
+    reasons = "; ".join(f"{n} × {reason}" for reason, n in Counter(map(_skip_reason, skipped)).most_common())
+    terminalreporter.write_sep("!", f"{len(skipped)} of {len(skipped) + ran} tests did not run: {reasons}", red=True, bold=True)
+
+
+# --- the shared data -----------------------------------------------------------------------------------------
 
 def _shared_or_skip(path: Path) -> Path:
     if not path.is_dir():
@@ -45,14 +76,48 @@ def _shared_or_skip(path: Path) -> Path:
 
 
 @pytest.fixture(scope="session")
+def dataset_dir() -> Path:
+    """The shared labelled X-rays; absent only off the project's machines (never in CI)."""
+    return _shared_or_skip(DATASET)
+
+
+@pytest.fixture(scope="session")
 def multisource_dir() -> Path:
     """The shared multi-source training set (folder per label plus manifest.csv)."""
     return _shared_or_skip(MULTISOURCE)
 
 
-def build_multisource_fixture(root: Path, multisource: Path, per_cell: int = 2) -> Path:
-    """A small copy of the multi-source set (symbolic links): the first `per_cell` patients of every (label, source)
-    cell, with their manifest rows."""
+def first_files(dataset: Path, per_class: int) -> dict[str, list[Path]]:
+    """The first `per_class` files (sorted, so stable across runs) of every class folder of a data set."""
+    return {d.name: sorted(p for p in d.iterdir() if p.is_file())[:per_class] for d in sorted(dataset.iterdir()) if d.is_dir()}
+
+
+def linked_dataset(root: Path, files: dict[str, Iterable[Path]]) -> Path:
+    """A folder-per-class data set of symbolic links to shared images (nothing is copied, nothing lands in the repo)."""
+    for label, paths in files.items():
+        (root / label).mkdir(parents=True, exist_ok=True)
+        for path in paths:
+            (root / label / path.name).symlink_to(path)
+    return root
+
+
+def labelled_members(files: dict[str, Iterable[Path]]) -> dict[str, bytes]:
+    """The same images as 'class/file' ZIP members."""
+    return {f"{label}/{path.name}": path.read_bytes() for label, paths in files.items() for path in paths}
+
+
+def zip_bytes(members: dict[str, bytes], compression: int = zipfile.ZIP_STORED) -> bytes:
+    """A ZIP archive built in memory."""
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w", compression) as archive:
+        for name, data in members.items():
+            archive.writestr(name, data)
+    return buffer.getvalue()
+
+
+def linked_multisource(root: Path, multisource: Path, per_cell: int = 2) -> Path:
+    """A small copy of the multi-source set (links): the first `per_cell` patients of every (label, source) cell,
+    with their manifest rows."""
     with open(multisource / "manifest.csv", newline="") as f:
         rows = list(csv.DictReader(f))
     kept, patients = [], {}
@@ -61,9 +126,11 @@ def build_multisource_fixture(root: Path, multisource: Path, per_cell: int = 2) 
         if row["patient"] in cell or len(cell) < per_cell:
             cell.add(row["patient"])
             kept.append(row)
+    files: dict[str, list[Path]] = {}
     for row in kept:
-        (root / row["file"]).parent.mkdir(parents=True, exist_ok=True)
-        (root / row["file"]).symlink_to(multisource / row["file"])
+        label, _ = row["file"].split("/")
+        files.setdefault(label, []).append(multisource / row["file"])
+    linked_dataset(root, files)
     with open(root / "manifest.csv", "w", newline="") as f:
         writer = csv.DictWriter(f, fieldnames=list(rows[0]))
         writer.writeheader()
@@ -74,13 +141,13 @@ def build_multisource_fixture(root: Path, multisource: Path, per_cell: int = 2) 
 @pytest.fixture(scope="session")
 def small_multisource_dir(multisource_dir: Path, tmp_path_factory) -> Path:
     """Two patients of every (label, source) cell of the multi-source set."""
-    return build_multisource_fixture(tmp_path_factory.mktemp("multisource"), multisource_dir)
+    return linked_multisource(tmp_path_factory.mktemp("multisource"), multisource_dir)
 
 
 @pytest.fixture(scope="session")
 def xray_paths(dataset_dir: Path) -> dict[str, list[Path]]:
-    """A few shared X-ray files per class folder, sorted (stable across runs)."""
-    return {d.name: sorted(p for p in d.iterdir() if p.is_file())[:3] for d in sorted(dataset_dir.iterdir()) if d.is_dir()}
+    """Three shared X-ray files per class folder."""
+    return first_files(dataset_dir, 3)
 
 
 @pytest.fixture(scope="session")
@@ -88,6 +155,34 @@ def classifier():
     """The shipped default model, loaded once for the whole test session."""
     from core.serving.classifier import Classifier
     return Classifier.from_dir(REPO / "models" / "default")
+
+
+# --- DICOM files, built at test time -----------------------------------------------------------------------
+
+def dicom_bytes(pixels: np.ndarray, photometric: str = "MONOCHROME2", bits_stored: int = 8,
+                transfer_syntax: str = ExplicitVRLittleEndian, **elements) -> bytes:
+    """A DX DICOM file holding `pixels` as stored values, with extra elements by keyword (None deletes one).
+    Values are written unchecked, so a test can build the broken files a scanner or an attacker might send."""
+    ds = Dataset()
+    ds.file_meta = FileMetaDataset()
+    ds.file_meta.TransferSyntaxUID = ExplicitVRLittleEndian
+    ds.SOPClassUID, ds.SOPInstanceUID, ds.Modality = DigitalXRayImageStorageForPresentation, generate_uid(), "DX"
+    ds.set_pixel_data(pixels, photometric, bits_stored)
+    buffer, checking = io.BytesIO(), dicom_config.settings.writing_validation_mode
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        dicom_config.settings.writing_validation_mode = dicom_config.IGNORE
+        try:
+            for keyword, value in elements.items():
+                if value is None:
+                    delattr(ds, keyword)
+                else:
+                    setattr(ds, keyword, value)
+            ds.file_meta.TransferSyntaxUID = transfer_syntax
+            ds.save_as(buffer, enforce_file_format=True)
+        finally:
+            dicom_config.settings.writing_validation_mode = checking
+    return buffer.getvalue()
 
 
 # --- a real browser (Debian's chromium, driven by Playwright) against `streamlit run app.py` ---------------

@@ -14,12 +14,11 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-import pydicom
 import pytest
+from conftest import dicom_bytes, zip_bytes
 from PIL import Image
-from pydicom.dataset import Dataset, FileMetaDataset
 from pydicom.encaps import encapsulate
-from pydicom.uid import MPEG2MPML, DigitalXRayImageStorageForPresentation, ExplicitVRLittleEndian, generate_uid
+from pydicom.uid import MPEG2MPML
 from sklearn.datasets import load_sample_images
 from streamlit.testing.v1 import AppTest
 
@@ -47,34 +46,8 @@ def encode(image: Image.Image, fmt: str, **options) -> bytes:
 
 def dicom(xray: Image.Image, photometric: str = "MONOCHROME2", **elements) -> bytes:
     """An 8-bit DX DICOM of the X-ray (MONOCHROME1 stores it inverted), with extra elements by keyword."""
-    ds = Dataset()
-    ds.file_meta = FileMetaDataset()
-    ds.file_meta.TransferSyntaxUID = ExplicitVRLittleEndian
-    ds.SOPClassUID, ds.SOPInstanceUID, ds.Modality = DigitalXRayImageStorageForPresentation, generate_uid(), "DX"
     grey = np.asarray(xray, dtype=np.uint8)
-    ds.set_pixel_data(255 - grey if photometric == "MONOCHROME1" else grey, photometric, 8)
-    for keyword, value in elements.items():
-        setattr(ds, keyword, value)
-    buffer = io.BytesIO()
-    ds.save_as(buffer, enforce_file_format=True)
-    return buffer.getvalue()
-
-
-def rewritten_dicom(xray: Image.Image, change: Callable[[Dataset], None]) -> bytes:
-    ds = pydicom.dcmread(io.BytesIO(dicom(xray)))
-    change(ds)
-    buffer = io.BytesIO()
-    ds.save_as(buffer, enforce_file_format=True)
-    return buffer.getvalue()
-
-
-def without_pixels(ds: Dataset) -> None:
-    del ds.PixelData
-
-
-def as_mpeg2_video(ds: Dataset) -> None:
-    ds.file_meta.TransferSyntaxUID = MPEG2MPML  # no decoder for it is installed
-    ds.PixelData = encapsulate([b"\x00" * 64])
+    return dicom_bytes(255 - grey if photometric == "MONOCHROME1" else grey, photometric, **elements)
 
 
 def transparent_border(xray: Image.Image) -> Image.Image:
@@ -89,13 +62,6 @@ def float_tiff(xray: Image.Image, bad_value: float) -> bytes:
     values = np.asarray(xray, dtype=np.float32) / 255
     values[10, 10] = bad_value
     return encode(Image.fromarray(values, "F"), "TIFF")
-
-
-def zip_archive() -> bytes:
-    buffer = io.BytesIO()
-    with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
-        archive.writestr("xray.jpg", b"not really an image")
-    return buffer.getvalue()
 
 
 def colour_photo() -> bytes:
@@ -115,7 +81,8 @@ KINDS = [  # (file name, builder writing it at a path from the reference X-ray, 
     ("cut.dcm", file_of(lambda x: dicom(x)[:-300]), Refused("truncated or corrupt")),
     ("notes.png", file_of(lambda x: b"Chest clear, no consolidation.\n" * 40),
      Refused("not an image file (unrecognised format)")),
-    ("archive.jpg", file_of(lambda x: zip_archive()), Refused("not an image file (it is a ZIP archive")),
+    ("archive.jpg", file_of(lambda x: zip_bytes({"xray.jpg": b"not really an image"}, zipfile.ZIP_DEFLATED)),
+     Refused("not an image file (it is a ZIP archive")),
     ("report.pdf", file_of(lambda x: b"%PDF-1.7\n%\xe2\xe3\xcf\xd3\n1 0 obj\n<< /Type /Catalog >>\nendobj\n"),
      Refused("not an image file (it is a PDF document)")),
     ("bomb.png", file_of(lambda x: encode(Image.new("1", (BOMB_SIDE, BOMB_SIDE)), "PNG")),
@@ -125,8 +92,8 @@ KINDS = [  # (file name, builder writing it at a path from the reference X-ray, 
      Refused("extreme aspect ratio (20000 × 20")),
     ("nan.tif", file_of(lambda x: float_tiff(x, np.nan)), Refused("image contains NaN or infinite values")),
     ("inf.tif", file_of(lambda x: float_tiff(x, np.inf)), Refused("image contains NaN or infinite values")),
-    ("no_pixels.dcm", file_of(lambda x: rewritten_dicom(x, without_pixels)), Refused("DICOM file has no pixel data")),
-    ("video.dcm", file_of(lambda x: rewritten_dicom(x, as_mpeg2_video)),
+    ("no_pixels.dcm", file_of(lambda x: dicom(x, PixelData=None)), Refused("DICOM file has no pixel data")),
+    ("video.dcm", file_of(lambda x: dicom(x, PixelData=encapsulate([b"\x00" * 64]), transfer_syntax=MPEG2MPML)),
      Refused("compressed DICOM (MPEG2 Main Profile / Main Level) is not supported")),
     ("folder.png", lambda path, x: path.mkdir(), Refused("not a regular file (a folder, pipe or device)")),
     ("missing.jpg", lambda path, x: None, Refused("file not found")),
@@ -169,11 +136,6 @@ def xray_label(classifier, xray: Image.Image) -> str:
     return classifier.analyse(np.asarray(xray)).label
 
 
-def test_the_corpus_has_twenty_kinds_and_a_tiny_bomb(corpus):
-    assert len(set(NAMES)) == len(NAMES) >= 20
-    assert corpus["bomb.png"].stat().st_size < 100_000
-
-
 @pytest.mark.parametrize("name, expected", [(name, expected) for name, _, expected in KINDS], ids=NAMES)
 def test_api_gives_the_documented_result(classifier, corpus, xray_label, name, expected):
     if isinstance(expected, Refused):
@@ -209,7 +171,7 @@ def test_diagnose_page_answers_every_uploaded_file_at_once(corpus, xray_label):
              if path.is_file() and path.suffix.lower() in SUPPORTED_EXTENSIONS}
     at = AppTest.from_file(str(REPO / "pages" / "diagnose.py"), default_timeout=180)
     at.run()
-    at.file_uploader(key="uploads").set_value([(name, data, "application/octet-stream") for name, data in files.items()])
+    at.file_uploader[0].set_value([(name, data, "application/octet-stream") for name, data in files.items()])
     at.run()
     assert not at.exception, at.exception
     refusals = [alert.value for alert in at.error if "could not be analysed" in alert.value]

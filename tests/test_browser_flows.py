@@ -1,28 +1,26 @@
 """A real browser (Debian's chromium, driven by Playwright) walks the app's flows on `streamlit run app.py`:
 DICOM upload, a batch with a bad file and its CSV, the threshold slider, several sessions uploading at once,
 the evaluate-ZIP flow and the classroom pages."""
-import io
 import re
-import zipfile
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pytest
+from conftest import dicom_bytes, labelled_members, zip_bytes
 from PIL import Image
-from pydicom.dataset import Dataset, FileMetaDataset
-from pydicom.uid import DigitalXRayImageStorageForPresentation, ExplicitVRLittleEndian, generate_uid
 
 from core.classes import DISPLAY_NAMES
 from core.model.abstention import INCONCLUSIVE, OK, STATUS_TEXT
-from core.model.bundle import model_identity
 from core.serving.diagnosis import diagnose
 from core.serving.probability_text import probability_text
 from core.serving.report import decision_text
 
 DECISION = re.compile("^(" + "|".join(map(re.escape, (*STATUS_TEXT.values(), *DISPLAY_NAMES))) + "): ")
 PATIENT_NAME = "Doe^Jane"
-CLASSROOM_PAGES = ["Convolution lab", "Inside the CNN", "Train a CNN", "Recurrent cell", "Shortcut learning"]
+CLASSROOM_PAGES = {  # each page's title, and what its first lesson puts on screen
+    "Convolution lab": "stPlotlyChart", "Inside the CNN": "stDataFrame", "Train a CNN": "stForm",
+    "Recurrent cell": "stPlotlyChart", "Shortcut learning": "stDataFrame"}
 TIMEOUT_MS = 120_000  # generous: the first upload waits for TensorFlow and the model to load on 2 cores
 
 
@@ -69,16 +67,9 @@ def page(app_url, browser):
 def chest_dicom(source: Path, destination: Path) -> Path:
     """A 12-bit MONOCHROME2 DX file of a shared X-ray, with a patient name that must never be shown."""
     with Image.open(source) as image:
-        stored = (np.asarray(image.convert("L").reduce(2), dtype=np.uint16) * 16).astype(np.uint16)
-    ds = Dataset()
-    ds.file_meta = FileMetaDataset()
-    ds.file_meta.TransferSyntaxUID = ExplicitVRLittleEndian
-    ds.SOPClassUID = DigitalXRayImageStorageForPresentation
-    ds.SOPInstanceUID = generate_uid()
-    ds.Modality, ds.BodyPartExamined, ds.ViewPosition, ds.PixelSpacing = "DX", "CHEST", "PA", [0.14, 0.14]
-    ds.PatientName = PATIENT_NAME
-    ds.set_pixel_data(stored, "MONOCHROME2", 12)
-    ds.save_as(destination, enforce_file_format=True)
+        stored = np.asarray(image.convert("L").reduce(2), dtype=np.uint16) * 16
+    destination.write_bytes(dicom_bytes(stored, bits_stored=12, BodyPartExamined="CHEST", ViewPosition="PA",
+                                        PixelSpacing=[0.14, 0.14], PatientName=PATIENT_NAME))
     return destination
 
 
@@ -137,7 +128,7 @@ def test_batch_with_a_bad_file_names_it_and_downloads_the_other_rows(page, class
         expected = diagnose(classifier, path.name, path.read_bytes())
         assert row["Top class"] == DISPLAY_NAMES[expected.top]
         assert list(row[list(DISPLAY_NAMES)]) == [probability_text(p) for p in expected.probabilities]
-        assert row["Model"] == model_identity(classifier.card) and row["Time"].endswith(" UTC")
+        assert row["Model"] == classifier.card.identity and row["Time"].endswith(" UTC")
 
 
 def test_threshold_slider_turns_the_decision_inconclusive(page, classifier, xray_paths, screenshot_dir):
@@ -196,24 +187,14 @@ def test_sessions_uploading_at_once_each_see_their_own_decision(app_url, browser
             context.close()
 
 
-def labelled_zip(xray_paths: dict[str, list[Path]], per_class: int = 1) -> bytes:
-    """A folder-per-class ZIP of shared X-rays, built in memory."""
-    buffer = io.BytesIO()
-    with zipfile.ZipFile(buffer, "w") as archive:
-        for label, paths in xray_paths.items():
-            for path in paths[:per_class]:
-                archive.writestr(f"{label}/{path.name}", path.read_bytes())
-    return buffer.getvalue()
-
-
 def test_evaluating_an_uploaded_zip_shows_a_confusion_matrix(page, xray_paths, screenshot_dir):
     from playwright.sync_api import expect
 
     go_to(page, "Model performance")
     page.get_by_role("tab", name="Evaluate your own images").click()
     own = page.get_by_role("tabpanel").filter(has_text="Upload a ZIP with one folder per class")
-    own.locator('input[type="file"]').set_input_files(
-        files=[{"name": "my_xrays.zip", "mimeType": "application/zip", "buffer": labelled_zip(xray_paths)}])
+    archive = zip_bytes(labelled_members({label: paths[:1] for label, paths in xray_paths.items()}))
+    own.locator('input[type="file"]').set_input_files(files=[{"name": "my_xrays.zip", "mimeType": "application/zip", "buffer": archive}])
     expect(own.get_by_test_id("stMetric").filter(has_text="Images evaluated")).to_contain_text(
         str(len(xray_paths)), timeout=TIMEOUT_MS)
     finished(page)
@@ -226,8 +207,12 @@ def test_evaluating_an_uploaded_zip_shows_a_confusion_matrix(page, xray_paths, s
     page.screenshot(path=str(screenshot_dir / "performance_evaluate_zip.png"), full_page=True)
 
 
-@pytest.mark.parametrize("title", CLASSROOM_PAGES)
-def test_classroom_page_loads_without_an_exception(page, title, screenshot_dir):
+@pytest.mark.parametrize("title, content", CLASSROOM_PAGES.items())
+def test_classroom_page_opens_with_its_lesson_on_screen(page, title, content, screenshot_dir):
+    from playwright.sync_api import expect
+
     go_to(page, title)
+    expect(page.get_by_test_id(content).first).to_be_visible()
+    expect(page.get_by_test_id("stAlert").filter(has=page.locator("[data-testid=stAlertContentError]"))).to_have_count(0)
     assert_no_exception(page)
     page.screenshot(path=str(screenshot_dir / f"classroom_{title.lower().replace(' ', '_')}.png"), full_page=True)

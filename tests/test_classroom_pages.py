@@ -1,4 +1,5 @@
 """The classroom pages, run headless with Streamlit's AppTest: they render, and their controls do what they say."""
+import json
 import os
 import re
 import time
@@ -11,6 +12,8 @@ import pytest
 from streamlit.testing.v1 import AppTest
 
 from core.classes import CLASS_NAMES
+from core.imaging.phantom import chest_phantom
+from core.teaching.convolution import KERNEL_PRESETS, convolve2d
 from pages.common import plain
 
 PAGES = Path(__file__).resolve().parents[1] / "pages"
@@ -26,6 +29,17 @@ def open_page(name: str, timeout: float = 120) -> AppTest:
 def chart_specs(at: AppTest, title: str) -> list[str]:
     """The JSON specs of the Plotly charts whose title contains `title`."""
     return [chart.proto.spec for chart in at.get("plotly_chart") if title in chart.proto.spec]
+
+
+def chart(at: AppTest, title: str) -> dict:
+    """The Plotly figure whose title is `title`."""
+    figures = [json.loads(c.proto.spec) for c in at.get("plotly_chart")]
+    return next(f for f in figures if f["layout"].get("title", {}).get("text") == title)
+
+
+def chart_grid(at: AppTest, title: str) -> list[list[float]]:
+    """The numbers written in a grid figure's cells."""
+    return [[float(v) for v in row] for row in chart(at, title)["data"][1]["text"]]
 
 
 def markdown_containing(at: AppTest, text: str) -> list[str]:
@@ -104,7 +118,7 @@ def test_play_moves_the_slider_and_can_be_paused_and_stepped():
 
 def test_the_course_example_says_it_is_fixed_and_why_the_slide_differs():
     at = open_page("convolution_lab.py")
-    assert [c.value for c in at.caption if "do not change it" in c.value]
+    assert [c.value for c in at.caption if "the layer chosen above does not change it" in c.value]
     note = [i.value for i in at.info if "course slide prints" in i.value]
     assert note and "83 for output cell 3 and 127 for output cell 6" in note[0] and "gets 88 and 117" in note[0]
     at.slider(key="step").set_value(3).run()
@@ -116,10 +130,77 @@ def test_the_course_example_says_it_is_fixed_and_why_the_slide_differs():
     assert not [i.value for i in at.info if "course slide prints" in i.value]
 
 
-def test_no_developer_words_on_the_convolution_lab():
+def test_a_typed_pixel_shows_its_window_products_and_sum_as_in_the_feature_map():
+    at = open_page("convolution_lab.py")  # the chest phantom and Sobel x with padding 1
+    at.number_input(key="pixel_row").set_value(80)
+    at.number_input(key="pixel_col").set_value(40).run()
+    brightness = np.round(chest_phantom(128) * 255)
+    window = brightness[78:81, 38:41]  # rows and columns 79–81 and 39–41, counted from 1
+    products = window * KERNEL_PRESETS["Sobel x"]
+    assert chart_grid(at, "Window (0–255)") == window.tolist()
+    assert chart_grid(at, "= products") == products.tolist()
+    total = products.sum()
+    feature_map = convolve2d(brightness / 255, KERNEL_PRESETS["Sobel x"], padding=1)
+    assert total != 0 and total / 255 == pytest.approx(feature_map[79, 39])
+    assert markdown_containing(at, f"Sum of the products = **{total:.4g}**; ÷ 255 (brightness runs from 0 to 1) = "
+                                   f"**{total / 255:.4g}**, the feature map's row 80, column 40. After ReLU (section 3): "
+                                   f"**{max(total, 0) / 255 + 0.0:.4g}**.")
+
+
+def test_a_pixel_no_window_is_centred_on_gets_the_nearest_window():
     at = open_page("convolution_lab.py")
-    text = " ".join([m.value for m in at.markdown] + [c.value for c in at.caption])
-    assert "convolve2d" not in text and "core/" not in text
+    at.slider(key="stride").set_value(2)
+    at.slider(key="padding").set_value(0)
+    at.number_input(key="pixel_row").set_value(1)
+    at.number_input(key="pixel_col").set_value(128).run()
+    assert [c.value for c in at.caption if c.value.startswith("No window is centred on this pixel")] == [
+        "No window is centred on this pixel with this stride and padding: the nearest is centred on row 2, column 126."]
+    assert markdown_containing(at, "the feature map's row 1, column 63.")  # the last of floor((128 - 3) / 2) + 1 = 63
+
+
+def page_text(at: AppTest) -> list[str]:
+    """Everything a student reads on the page: text, widget labels and options, and chart titles."""
+    texts = [e.value for kind in ("markdown", "caption", "info", "warning", "error", "header", "latex") for e in at.get(kind)]
+    for kind in ("radio", "selectbox", "slider", "number_input", "toggle", "button", "text_input", "select_slider"):
+        for widget in at.get(kind):
+            texts += [widget.label, *map(str, getattr(widget, "options", []))]
+    texts += [json.loads(chart.proto.spec)["layout"].get("title", {}).get("text", "") for chart in at.get("plotly_chart")]
+    return texts
+
+
+# Code names (pixel_arithmetic, convolve2d), file paths and library names; maths such as h_t, x_1 or W_xh is allowed.
+DEVELOPER_WORDS = re.compile(r"\b[a-z]{2,}(_[a-z0-9]+)+\b|\b\w+2d\b|\.py\b|\bcore/|\breturned\b|\bnumpy\b|\bstreamlit\b|\bscikit",
+                             re.IGNORECASE)
+
+
+@pytest.mark.parametrize("name", ["convolution_lab.py", "recurrent_cell.py"])
+@pytest.mark.parametrize("projector", [False, True])
+def test_no_developer_words_on_the_classroom_pages(name, projector):
+    at = AppTest.from_file(str(PAGES / name), default_timeout=120)
+    at.session_state["projector"] = projector
+    at.run()
+    assert [m.group(0) for text in page_text(at) for m in DEVELOPER_WORDS.finditer(text)] == [] and len(page_text(at)) > 20
+
+
+def test_the_projector_switch_enlarges_images_and_numbers_and_stays_on_for_the_session():
+    at = open_page("convolution_lab.py")
+    assert at.toggle(key="projector_switch").value is False
+    laptop_image, laptop_grid = chart(at, "Input: click any pixel"), chart(at, "Window (0–255)")
+    at.toggle(key="projector_switch").set_value(True).run()
+    assert at.session_state["projector"] is True
+    image, grid = chart(at, "Input: click any pixel"), chart(at, "Window (0–255)")
+    assert image["layout"]["height"] > laptop_image["layout"]["height"]  # drawn at least 320 px: tests/test_browser_projector.py
+    assert grid["data"][1]["textfont"]["size"] >= 16 and grid["data"][1]["textfont"]["size"] > laptop_grid["data"][1]["textfont"]["size"]
+    assert len(at.get("html")) == 1  # the page's projector styling
+
+    recurrent = AppTest.from_file(str(PAGES / "recurrent_cell.py"), default_timeout=120)
+    recurrent.session_state["projector"] = True  # as the lab left it in this session
+    recurrent.run()
+    assert recurrent.toggle(key="projector_switch").value is True and len(recurrent.get("html")) == 1
+    bars = chart(recurrent, "After reading 'h':<br>how likely is each character to come next?")
+    assert bars["layout"]["xaxis"]["tickfont"]["size"] >= 16
+    recurrent.toggle(key="projector_switch").set_value(False).run()
+    assert recurrent.session_state["projector"] is False and not recurrent.get("html")
 
 
 def test_convolution_lab_pools_the_course_example():
@@ -142,7 +223,7 @@ def test_recurrent_page_shows_the_slide_hidden_state_to_three_decimals_or_six_wh
     at.toggle(key="all_decimals").set_value(True).run()
     np.testing.assert_allclose(shown_h1(at), SLIDE_H1, atol=1e-6)
     assert at.dataframe[0].value.loc["h1", "h"] == pytest.approx(0.287027)  # W_xh starts at the slide's values
-    assert [c.proto.spec for c in at.get("plotly_chart") if "After reading 'h': how likely" in c.proto.spec]
+    assert chart(at, "After reading 'h':<br>how likely is each character to come next?")["data"][0]["type"] == "bar"
 
 
 def test_recurrent_caption_follows_the_text_and_the_weights_reset_to_the_slide():
@@ -182,6 +263,7 @@ def png(pixels: np.ndarray) -> bytes:
     return cv2.imencode(".png", pixels)[1].tobytes()
 
 
+@pytest.mark.training
 def test_one_epoch_on_the_digits_shows_its_curves_then_downloads_and_answers_on_an_image_of_your_choice(tmp_path):
     at = rerun_while(train_digits(1), "live_run", 90)
     assert not at.exception, [e.value for e in at.exception]
@@ -209,6 +291,7 @@ def test_one_epoch_on_the_digits_shows_its_curves_then_downloads_and_answers_on_
     assert not at.exception
 
 
+@pytest.mark.training
 def test_training_can_be_paused_resumed_and_stopped():
     at = train_digits(50)
     run = at.session_state["live_run"]
@@ -232,6 +315,7 @@ def choose_server_xrays(at: AppTest, folder: Path, size: int) -> AppTest:
     return at.select_slider(key="xray_size").set_value(size).run()
 
 
+@pytest.mark.training
 def test_xrays_load_with_a_bar_then_the_network_trains_and_reads_a_sample_film(small_xray_folder, monkeypatch):
     monkeypatch.setenv("CXR_DATA_ROOTS", str(small_xray_folder))
     at = choose_server_xrays(open_page("train_in_browser.py"), small_xray_folder, 32)
@@ -283,6 +367,7 @@ def press_run_the_comparison(folder: Path, epochs: int = 5) -> AppTest:
     return at.button(key="compare").click().run()
 
 
+@pytest.mark.training
 def test_two_sessions_running_the_same_comparison_share_one_run_without_error(small_xray_folder, monkeypatch):
     monkeypatch.setenv("CXR_DATA_ROOTS", str(small_xray_folder))
     first = press_run_the_comparison(small_xray_folder)

@@ -6,6 +6,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from conftest import linked_dataset
 from scipy.stats import binomtest
 from sklearn.metrics import accuracy_score, confusion_matrix, f1_score
 
@@ -17,13 +18,9 @@ from core.hashing import sha256_of
 REPO = Path(__file__).resolve().parents[1]
 
 
-def _small_dataset(root: Path, xray_paths: dict[str, list[Path]], per_class: int = 2) -> Path:
-    """A temporary folder-per-class dataset linking to a few shared images (nothing is copied into the repo)."""
-    for folder, paths in xray_paths.items():
-        (root / folder).mkdir(parents=True)
-        for path in paths[:per_class]:
-            (root / folder / path.name).symlink_to(path)
-    return root
+def small_dataset(root: Path, xray_paths: dict[str, list[Path]]) -> Path:
+    """Two shared X-rays per class, linked into a folder-per-class data set."""
+    return linked_dataset(root, {label: paths[:2] for label, paths in xray_paths.items()})
 
 
 def test_predict_prints_one_json_object_per_file_and_writes_the_overlay(xray_paths, tmp_path, capsys):
@@ -56,7 +53,7 @@ def test_predict_other_saliency_methods_write_overlays(xray_paths, tmp_path, cap
 
 
 def test_evaluate_matches_sklearn_on_the_same_predictions(classifier, xray_paths, tmp_path, capsys):
-    data = _small_dataset(tmp_path / "data", xray_paths)
+    data = small_dataset(tmp_path / "data", xray_paths)
     assert evaluate.main([str(data)]) == 0
     summary = json.loads(capsys.readouterr().out)
     images = list(read_labelled_folder(str(data)))
@@ -70,7 +67,7 @@ def test_evaluate_matches_sklearn_on_the_same_predictions(classifier, xray_paths
 
 
 def test_evaluate_gives_wilson_intervals_and_counts_the_models_training_files(classifier, xray_paths, tmp_path, capsys):
-    data = _small_dataset(tmp_path / "data", xray_paths)
+    data = small_dataset(tmp_path / "data", xray_paths)
     assert evaluate.main([str(data)]) == 0
     summary = json.loads(capsys.readouterr().out)
     correct = round(summary["accuracy"] * summary["n"])
@@ -79,7 +76,7 @@ def test_evaluate_gives_wilson_intervals_and_counts_the_models_training_files(cl
     for figures in summary["per_class"].values():
         low, high = figures["recall_ci"]
         assert low <= figures["recall"] <= high
-    trained = {entry["sha256"] for entry in classifier.card["training_files"]}
+    trained = {entry["sha256"] for entry in classifier.card.training_files}
     assert summary["in_training_set"] == sum(sha256_of(path) in trained for path in data.rglob("*.*"))
 
 

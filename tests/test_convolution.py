@@ -18,9 +18,12 @@ from core.teaching.convolution import (
     flatten,
     output_size,
     pad,
+    pixel_arithmetic,
     pool2d,
     receptive_field_steps,
     softmax,
+    window_centre,
+    window_for_pixel,
 )
 
 rng = np.random.default_rng(0)
@@ -92,6 +95,39 @@ def test_course_stride_first_step_shows_the_91():
     np.testing.assert_array_equal(window, [[2, 3, 7], [6, 6, 9], [3, 4, 8]])
     np.testing.assert_array_equal(products, [[6, 12, 28], [6, 0, 18], [-3, 0, 24]])
     assert total == 91
+
+
+def test_pixel_arithmetic_of_sobel_x_on_a_ramp():
+    """Sobel x on 0, 1, ..., 24: the centre's window, its products and their sum, and a corner where padding adds zeros."""
+    image = np.arange(25).reshape(5, 5)
+    centre = pixel_arithmetic(image, KERNEL_PRESETS["Sobel x"], 2, 2, padding=1)
+    assert centre.position == (2, 2, 2, 2)
+    np.testing.assert_array_equal(centre.window, [[6, 7, 8], [11, 12, 13], [16, 17, 18]])
+    np.testing.assert_array_equal(centre.products, [[-6, 0, 8], [-22, 0, 26], [-16, 0, 18]])
+    assert centre.total == 8
+
+    corner = pixel_arithmetic(image, KERNEL_PRESETS["Sobel x"], 0, 4, padding=1)
+    np.testing.assert_array_equal(corner.window, [[0, 0, 0], [3, 4, 0], [8, 9, 0]])
+    np.testing.assert_array_equal(corner.products, [[0, 0, 0], [-6, 0, 0], [-8, 0, 0]])
+    assert corner.total == -14 == convolve2d(image, KERNEL_PRESETS["Sobel x"], padding=1)[0, 4]
+
+
+def test_every_pixel_finds_the_output_cell_centred_on_it_or_the_nearest():
+    image, kernel = rng.normal(size=(9, 8)), rng.normal(size=(3, 3))
+    for stride, padding in ((1, 1), (1, 0), (2, 1), (3, 0)):
+        expected = convolve2d(image, kernel, stride, padding)
+        centres = [np.arange(n) * stride - padding + 1 for n in expected.shape]  # each window's centre pixel
+        for row, col in np.ndindex(image.shape):
+            step = pixel_arithmetic(image, kernel, row, col, stride, padding)
+            assert step.total == pytest.approx(expected[step.position.row, step.position.col])
+            assert window_centre(step.position, kernel.shape, padding) == (centres[0][step.position.row], centres[1][step.position.col])
+            for pixel, chosen, all_centres in zip((row, col), step.position[:2], centres):
+                assert abs(all_centres[chosen] - pixel) == np.abs(all_centres - pixel).min()
+    assert window_for_pixel((9, 8), (3, 3), 4, 5, stride=1, padding=1) == (4, 5, 4, 5)  # 'same': pixel and cell agree
+    assert window_for_pixel((9, 8), (3, 3), 0, 0, stride=1, padding=0) == (0, 0, 0, 0)  # no window centred on a corner
+    assert window_for_pixel((7, 7), (3, 3), 3, 3, stride=2, padding=0) == (1, 1, 2, 2)
+    with pytest.raises(ValueError, match="outside an image of 9 pixels"):
+        window_for_pixel((9, 8), (3, 3), 9, 0)
 
 
 def test_flatten_is_row_major():

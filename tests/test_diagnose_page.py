@@ -6,9 +6,8 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from conftest import dicom_bytes
 from PIL import Image
-from pydicom.dataset import Dataset, FileMetaDataset
-from pydicom.uid import DigitalXRayImageStorageForPresentation, ExplicitVRLittleEndian, generate_uid
 from streamlit.testing.v1 import AppTest
 
 from core.classes import DISPLAY_NAMES
@@ -16,18 +15,19 @@ from core.data.samples import read_sample, sample_files
 from core.evaluation.shortcut import OUTSIDE_WARNING
 from core.imaging.decode import decode_image, read_image_file
 from core.model.abstention import INCONCLUSIVE, NOT_A_CHEST_XRAY, STATUS_TEXT
-from core.model.bundle import CARD_FILE, DEFAULT_MODEL_DIR
+from core.model.card import read_card
+from core.paths import DEFAULT_MODEL_DIR
 from core.serving.probability_text import probability_text
 from pages.common import plain
 
 REPO = Path(__file__).resolve().parents[1]
 
 
-def navigation_pages() -> list[str]:
-    """The page files app.py hands to st.navigation (the st.Page("...") calls)."""
+def navigation_pages() -> dict[str, str]:
+    """The page files app.py hands to st.navigation (the st.Page("...", title=...) calls), with their titles."""
     calls = [node for node in ast.walk(ast.parse((REPO / "app.py").read_text()))
              if isinstance(node, ast.Call) and getattr(node.func, "attr", None) == "Page"]
-    return [call.args[0].value for call in calls]
+    return {call.args[0].value: next(k.value.value for k in call.keywords if k.arg == "title") for call in calls}
 
 
 PAGES = navigation_pages()
@@ -42,7 +42,7 @@ def open_app() -> AppTest:
 
 
 def upload(at: AppTest, files: list[tuple[str, bytes]]) -> AppTest:
-    at.file_uploader(key="uploads").set_value([(name, data, "application/octet-stream") for name, data in files])
+    at.file_uploader[0].set_value([(name, data, "application/octet-stream") for name, data in files])
     at.run()
     assert not at.exception, at.exception
     return at
@@ -58,19 +58,10 @@ def png_bytes(pixels: np.ndarray) -> bytes:
     return buffer.getvalue()
 
 
-def dicom_bytes(pixels: np.ndarray) -> bytes:
+def chest_dicom(pixels: np.ndarray) -> bytes:
     """An 8-bit DX DICOM of the pixels with the identity window, and patient fields that must never be shown."""
-    ds = Dataset()
-    ds.file_meta = FileMetaDataset()
-    ds.file_meta.TransferSyntaxUID = ExplicitVRLittleEndian
-    ds.SOPClassUID, ds.SOPInstanceUID = DigitalXRayImageStorageForPresentation, generate_uid()
-    ds.Modality, ds.ViewPosition, ds.PixelSpacing = "DX", "PA", [0.14, 0.14]
-    ds.PatientName, ds.PatientID = "Doe^Jane", "PID-884213"
-    ds.set_pixel_data(pixels, "MONOCHROME2", 8)
-    ds.WindowCenter, ds.WindowWidth = 128, 256
-    buffer = io.BytesIO()
-    ds.save_as(buffer, enforce_file_format=True)
-    return buffer.getvalue()
+    return dicom_bytes(pixels, ViewPosition="PA", PixelSpacing=[0.14, 0.14], PatientName="Doe^Jane", PatientID="PID-884213",
+                       WindowCenter=128, WindowWidth=256)
 
 
 def chart_bar(at: AppTest) -> dict:
@@ -93,13 +84,12 @@ def captions(at: AppTest) -> list[str]:
     return [caption for image in at.get("image") for caption in image.captions]
 
 
-@pytest.mark.parametrize("page", PAGES)
-def test_every_page_renders(page):
-    at = open_app()
-    at.switch_page(page)
-    at.run()
+@pytest.mark.parametrize("page, title", PAGES.items())
+def test_every_page_opens_under_its_navigation_title_beside_the_models_headline(page, title):
+    at = AppTest.from_file(str(REPO / "app.py"), default_timeout=TIMEOUT).switch_page(page).run()  # a direct link
     assert not at.exception, f"{page}: {at.exception}"
-    assert at.title, f"{page} has no title"
+    assert at.title[0].value == title
+    assert at.sidebar.metric[0].label == "Accuracy on sources it never saw"
 
 
 def test_upload_gives_probabilities_and_heatmap(xray_paths):
@@ -128,7 +118,7 @@ def test_bad_file_is_named_and_the_others_still_get_results(xray_paths):
 
 def test_dicom_gives_the_same_prediction_as_the_png(xray_paths):
     pixels = read_image_file(xray_paths["bacterial_pneumonia"][0]).pixels
-    at = upload(open_app(), [("chest.png", png_bytes(pixels)), ("chest.dcm", dicom_bytes(pixels))])
+    at = upload(open_app(), [("chest.png", png_bytes(pixels)), ("chest.dcm", chest_dicom(pixels))])
     table = at.dataframe[0].value.set_index("File")
     assert table.loc["chest.png", "Top class"] == table.loc["chest.dcm", "Top class"]
     assert list(table.loc["chest.png", list(DISPLAY_NAMES)]) == list(table.loc["chest.dcm", list(DISPLAY_NAMES)])
@@ -213,16 +203,16 @@ def test_viewing_aids_and_explained_class_change_only_the_display(xray_paths):
 
 
 def test_the_page_says_which_populations_the_model_was_validated_on_and_what_it_has_not_seen():
-    card = json.loads((DEFAULT_MODEL_DIR / CARD_FILE).read_text())
+    card = read_card(DEFAULT_MODEL_DIR)
     note = next(e for e in open_app().expander if e.label.startswith("Who this model was validated on"))
     populations = note.dataframe[0].value
-    by_source = card["training_data"]["by_source"]
+    by_source = card.training_data["by_source"]
     assert list(populations["Source"]) == list(by_source)
     assert list(populations["Images"]) == [s["n"] for s in by_source.values()]
     for shown, groups in zip(populations["Age groups"], (s["age_groups"] for s in by_source.values())):
         assert all(f"{group} {n}" in shown for group, n in groups.items())
     text = " ".join(m.value for m in note.markdown)
-    assert f"{card['validation']['leave_one_source_out']['accuracy']:.1%}" in text
+    assert f"{card.loso_accuracy:.1%}" in text
     assert all(unseen in text for unseen in ("lateral views", "CT", "tuberculosis", "after surgery", "one to five years"))
 
 

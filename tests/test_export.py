@@ -1,18 +1,17 @@
 """CSV downloads: display names, the one probability rule, which model, threshold and time, and no formulas."""
 import csv
 import io
-import json
 from datetime import UTC, datetime
 
 import numpy as np
 
 from core.classes import CLASS_NAMES, DISPLAY_NAMES
 from core.model.abstention import STATUS_TEXT
-from core.model.bundle import CARD_FILE, DEFAULT_MODEL_DIR
+from core.model.card import read_card
 from core.serving.diagnosis import Diagnosis
 from core.serving.export import csv_bytes, diagnosis_table, evaluation_table, with_provenance
 
-CARD = json.loads((DEFAULT_MODEL_DIR / CARD_FILE).read_text())
+CARD = read_card()
 WHEN = datetime(2026, 1, 2, 3, 4, 5, tzinfo=UTC)
 
 
@@ -21,7 +20,7 @@ def read_csv(data: bytes) -> list[dict]:
 
 
 def diagnosis(probabilities: list[float], is_chest_xray: bool = True) -> Diagnosis:
-    return Diagnosis("key", None, np.array(probabilities), is_chest_xray)
+    return Diagnosis("key", None, np.array(probabilities), is_chest_xray, model_pixels=None)
 
 
 def test_the_diagnose_csv_has_display_names_rounded_figures_and_the_model_threshold_and_time():
@@ -33,7 +32,7 @@ def test_the_diagnose_csv_has_display_names_rounded_figures_and_the_model_thresh
     assert rows[1]["Top class"] == "—" and rows[1]["Status"] == STATUS_TEXT["not_a_chest_xray"]
     assert rows[1][DISPLAY_NAMES[3]] == "40.0 %"
     for row in rows:
-        assert row["Model"] == f"{CARD['name']}, trained {CARD['trained_at']}, SHA-256 {CARD['model_sha256'][:12]}"
+        assert row["Model"] == f"{CARD.name}, trained {CARD.trained_at}, SHA-256 {CARD.model_sha256[:12]}"
         assert row["Threshold"] == "0.94" and row["Time"] == "2026-01-02 03:04:05 UTC"
 
 

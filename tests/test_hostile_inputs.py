@@ -1,48 +1,23 @@
 """Inputs an adversarial user tries: DICOMs with non-finite or missing values and odd transfer syntaxes get a
-specific message, special files are never read, and the server shows users no traceback and one upload limit."""
-import io
+specific message, and special files are never read (the server's settings are in test_security.py)."""
 import json
 import os
-import tomllib
-import warnings
-from pathlib import Path
+from functools import partial
 
 import numpy as np
 import pytest
+from conftest import dicom_bytes
 from PIL import Image
-from pydicom import config as dicom_config
-from pydicom.dataset import Dataset, FileMetaDataset
-from pydicom.uid import DigitalXRayImageStorageForPresentation, ExplicitVRLittleEndian, RLELossless, generate_uid
+from pydicom.uid import ExplicitVRLittleEndian, RLELossless
 
 from core.cli import predict
-from core.data.zip_upload import MAX_ZIP_BYTES
 from core.imaging.decode import ImageDecodeError, decode_image, read_image_file
 
-REPO = Path(__file__).resolve().parents[1]
 PIXELS = np.tile(np.arange(256, dtype=np.uint16) * 16, (256, 1))
 
 
-def dicom(**elements) -> bytes:
-    """A 12-bit DX DICOM (a horizontal ramp) with extra elements by keyword, written without validation."""
-    ds = Dataset()
-    ds.file_meta = FileMetaDataset()
-    ds.file_meta.TransferSyntaxUID = ExplicitVRLittleEndian
-    ds.SOPClassUID, ds.SOPInstanceUID, ds.Modality = DigitalXRayImageStorageForPresentation, generate_uid(), "DX"
-    ds.set_pixel_data(PIXELS, "MONOCHROME2", 12)
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        dicom_config.settings.writing_validation_mode = dicom_config.IGNORE
-        try:
-            for keyword, value in elements.items():
-                if value is None:
-                    delattr(ds, keyword)
-                else:
-                    setattr(ds, keyword, value)
-            buffer = io.BytesIO()
-            ds.save_as(buffer, enforce_file_format=True)
-        finally:
-            dicom_config.settings.writing_validation_mode = dicom_config.WARN
-    return buffer.getvalue()
+# A 12-bit DX DICOM (a horizontal ramp) with extra elements by keyword, written without validation.
+dicom = partial(dicom_bytes, PIXELS, "MONOCHROME2", 12)
 
 
 @pytest.mark.parametrize("elements, reason", [
@@ -86,9 +61,3 @@ def test_predict_gives_no_class_to_an_image_that_is_not_a_chest_xray(classifier,
     answer, refused = (json.loads(line) for line in capsys.readouterr().out.splitlines())
     assert answer["status"] == "not_a_chest_xray" and answer["label"] is None and answer["display_label"] is None
     assert refused == {"file": "/dev/zero", "error": "zero: not a regular file (a folder, pipe or device)"}
-
-
-def test_users_see_no_traceback_and_one_upload_limit():
-    config = tomllib.loads((REPO / ".streamlit" / "config.toml").read_text())
-    assert config["client"]["showErrorDetails"] == "none"  # Streamlit still logs the traceback on the server
-    assert config["server"]["maxUploadSize"] == MAX_ZIP_BYTES // 2**20  # the ZIP limit is the server's

@@ -1,16 +1,18 @@
 """Decoding every supported upload into the model's greyscale, and refusing bad files with a clear message."""
 import io
-import zipfile
+import math
+from functools import partial
 from pathlib import Path
 
 import numpy as np
 import pydicom
 import pytest
+from conftest import dicom_bytes, zip_bytes
 from PIL import Image
-from pydicom.dataset import Dataset, FileMetaDataset
+from pydicom.dataset import Dataset
 from pydicom.encaps import encapsulate
 from pydicom.pixels import apply_windowing
-from pydicom.uid import MPEG2MPML, DigitalXRayImageStorageForPresentation, ExplicitVRLittleEndian, generate_uid
+from pydicom.uid import MPEG2MPML
 
 from core.imaging.decode import (
     MAX_PIXELS,
@@ -40,20 +42,8 @@ def encode(image: Image.Image, fmt: str, **options) -> bytes:
     return buffer.getvalue()
 
 
-def make_dicom(stored: np.ndarray, photometric: str = "MONOCHROME2", bits_stored: int = 12, **elements) -> bytes:
-    """An Explicit VR Little Endian DX file holding `stored`, with extra elements given by keyword."""
-    ds = Dataset()
-    ds.file_meta = FileMetaDataset()
-    ds.file_meta.TransferSyntaxUID = ExplicitVRLittleEndian
-    ds.SOPClassUID = DigitalXRayImageStorageForPresentation
-    ds.SOPInstanceUID = generate_uid()
-    ds.Modality, ds.ViewPosition, ds.PixelSpacing = "DX", "PA", [0.14, 0.14]
-    ds.set_pixel_data(stored, photometric, bits_stored)
-    for keyword, value in elements.items():
-        setattr(ds, keyword, value)
-    buffer = io.BytesIO()
-    ds.save_as(buffer, enforce_file_format=True)
-    return buffer.getvalue()
+# An Explicit VR Little Endian DX file holding the stored values, 12 bits unless told, with extra elements by keyword.
+make_dicom = partial(dicom_bytes, bits_stored=12, ViewPosition="PA", PixelSpacing=[0.14, 0.14])
 
 
 def grey_diff(decoded: DecodedImage, expected: np.ndarray) -> np.ndarray:
@@ -148,9 +138,16 @@ def test_real_dataset_files_decode(dataset_dir):
         assert decoded.pixels.std() > 10  # a real radiograph, not a flat field
 
 
-def test_supported_extensions():
-    assert SUPPORTED_EXTENSIONS == (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp", ".dcm",
-                                    ".dicom", ".gif")
+FORMAT_OF = {".png": "PNG", ".jpg": "JPEG", ".jpeg": "JPEG", ".bmp": "BMP", ".tif": "TIFF", ".tiff": "TIFF",
+             ".webp": "WEBP", ".gif": "GIF", ".dcm": "DICOM", ".dicom": "DICOM"}
+
+
+def test_every_extension_the_uploaders_accept_decodes_a_file_of_its_format(ref):
+    assert set(SUPPORTED_EXTENSIONS) == set(FORMAT_OF)
+    for extension, fmt in FORMAT_OF.items():
+        data = make_dicom(np.asarray(ref).astype(np.uint16)) if fmt == "DICOM" else encode(ref, fmt)
+        decoded = decode_image(data, f"chest{extension}")
+        assert decoded.source_format == fmt and decoded.pixels.shape == (ref.height, ref.width), extension
 
 
 # --- DICOM -------------------------------------------------------------------------------------------
@@ -202,15 +199,11 @@ def test_dicom_multiframe_gives_first_frame_and_colour_becomes_grey(ref):
 
 
 def test_dicom_without_preamble_is_found_by_content(ref):
-    ds = Dataset()
-    ds.SOPClassUID, ds.SOPInstanceUID = DigitalXRayImageStorageForPresentation, generate_uid()
-    ds.file_meta = FileMetaDataset()
-    ds.file_meta.TransferSyntaxUID = ExplicitVRLittleEndian
-    ds.set_pixel_data(np.asarray(ref).astype(np.uint16), "MONOCHROME2", 8)
-    ds.WindowCenter, ds.WindowWidth = 128, 256  # the identity window
+    ds = pydicom.dcmread(io.BytesIO(make_dicom(np.asarray(ref).astype(np.uint16), bits_stored=8,
+                                               WindowCenter=128, WindowWidth=256)))  # the identity window
     del ds.file_meta
     buffer = io.BytesIO()
-    ds.save_as(buffer, implicit_vr=True, little_endian=True)
+    ds.save_as(buffer, implicit_vr=True, little_endian=True)  # no preamble, no "DICM", no file meta
     decoded = decode_image(buffer.getvalue(), "export.bin")
     assert decoded.source_format == "DICOM"
     assert grey_diff(decoded, np.asarray(ref)).max() == 0
@@ -228,30 +221,10 @@ def test_dicom_metadata_is_safe_to_display(ref):
 
 # --- bad input ---------------------------------------------------------------------------------------
 
-def zip_bytes() -> bytes:
-    buffer = io.BytesIO()
-    with zipfile.ZipFile(buffer, "w") as archive:
-        archive.writestr("report.txt", "not an x-ray " * 100)
-    return buffer.getvalue()
-
-
-def dicom_without_pixels() -> bytes:
-    data = make_dicom(np.zeros((64, 64), np.uint16))
-    ds = pydicom.dcmread(io.BytesIO(data))
-    del ds.PixelData
-    buffer = io.BytesIO()
-    ds.save_as(buffer, enforce_file_format=True)
-    return buffer.getvalue()
-
-
 def dicom_with_syntax(syntax, rows: int = 64, columns: int = 64) -> bytes:
-    ds = pydicom.dcmread(io.BytesIO(make_dicom(np.zeros((64, 64), np.uint16))))
-    ds.file_meta.TransferSyntaxUID = syntax
-    ds.Rows, ds.Columns = rows, columns
-    ds.PixelData = encapsulate([b"\x00" * 64])
-    buffer = io.BytesIO()
-    ds.save_as(buffer, enforce_file_format=True)
-    return buffer.getvalue()
+    """A file declaring compressed pixel data of the given size, holding 64 bytes of it."""
+    return make_dicom(np.zeros((64, 64), np.uint16), transfer_syntax=syntax, Rows=rows, Columns=columns,
+                      PixelData=encapsulate([b"\x00" * 64]))
 
 
 BAD_FILES = {  # name -> (bytes builder, reason expected in the message)
@@ -260,7 +233,7 @@ BAD_FILES = {  # name -> (bytes builder, reason expected in the message)
     "cut.jpg": (lambda ref: encode(ref, "JPEG")[:3000], "truncated or corrupt image data"),
     "header_only.png": (lambda ref: encode(ref, "PNG")[:20], "truncated or corrupt image data"),
     "notes.png": (lambda ref: b"Patient seen today, chest clear.\n" * 20, "not an image file (unrecognised format)"),
-    "archive.jpg": (lambda ref: zip_bytes(), "not an image file (it is a ZIP archive"),
+    "archive.jpg": (lambda ref: zip_bytes({"report.txt": b"not an x-ray " * 100}), "not an image file (it is a ZIP archive"),
     "bomb.png": (lambda ref: encode(Image.new("1", (8000, 8000)), "PNG"),  # 64 Mpx in a few kB
                  "too large (8000 × 8000 pixels; the limit is"),
     "dot.png": (lambda ref: encode(Image.new("L", (1, 1)), "PNG"),
@@ -270,7 +243,7 @@ BAD_FILES = {  # name -> (bytes builder, reason expected in the message)
                 "contains NaN or infinite values"),
     "inf.tif": (lambda ref: encode(Image.fromarray(np.full((64, 64), np.inf, np.float32), "F"), "TIFF"),
                 "contains NaN or infinite values"),
-    "report.dcm": (lambda ref: dicom_without_pixels(), "DICOM file has no pixel data"),
+    "report.dcm": (lambda ref: make_dicom(np.zeros((64, 64), np.uint16), PixelData=None), "DICOM file has no pixel data"),
     "video.dcm": (lambda ref: dicom_with_syntax(MPEG2MPML),
                   "compressed DICOM (MPEG2 Main Profile / Main Level) is not supported; export it uncompressed"),
     "huge.dcm": (lambda ref: dicom_with_syntax(MPEG2MPML, 10000, 10000), "too large (10000 × 10000 pixels"),
@@ -286,8 +259,12 @@ def test_bad_files_are_refused_with_name_and_reason(ref, name):
     assert str(caught.value).startswith(f"{name}: ") and reason in str(caught.value)
 
 
-def test_limit_is_sixty_megapixels():
-    assert MAX_PIXELS == 60_000_000
+def test_the_pixel_limit_refuses_one_row_more_than_sixty_megapixels():
+    side = math.isqrt(MAX_PIXELS)
+    assert (side + 1) * side <= MAX_PIXELS < (side + 1) * (side + 1)  # one more row crosses the limit
+    assert decode_image(encode(Image.new("1", (side + 1, side)), "PNG"), "under.png").pixels.shape == (side, side + 1)
+    with pytest.raises(ImageDecodeError, match=rf"^over\.png: image too large \({side + 1} × {side + 1} pixels; the limit is 60,000,000"):
+        decode_image(encode(Image.new("1", (side + 1, side + 1)), "PNG"), "over.png")
 
 
 def test_pil_decompression_bomb_error_is_wrapped(ref, monkeypatch):

@@ -5,13 +5,18 @@ import cv2
 import numpy as np
 import pytest
 from sklearn.datasets import load_sample_images
+from tf_keras_vis.gradcam import Gradcam
+from tf_keras_vis.utils.model_modifiers import ReplaceToLinear
+from tf_keras_vis.utils.scores import CategoricalScore
 
 from core.classes import CLASS_NAMES
 from core.imaging.decode import read_image_file
 from core.model import abstention
-from core.model.bundle import MODEL_FILE, ModelLoadError, load_model
+from core.model.bundle import load_bundle
+from core.model.card import MODEL_FILE, ModelLoadError
 from core.serving.classifier import Classifier
-from core.serving.saliency import METHODS, SaliencyExplainer, overlay
+from core.serving.diagnosis import diagnose
+from core.serving.saliency import GRADCAM, METHODS, overlay
 
 
 def test_shipped_model_classifies_shared_xrays_with_probabilities_that_sum_to_one(classifier, xray_paths):
@@ -57,30 +62,47 @@ def test_tampered_model_is_refused_with_a_clear_message(tmp_path):
     data = bytearray((copy / MODEL_FILE).read_bytes())
     data[len(data) // 2] ^= 0xFF
     (copy / MODEL_FILE).write_bytes(bytes(data))
-    with pytest.raises(ModelLoadError, match="differs from the model card"):
-        load_model(copy)
+    with pytest.raises(ModelLoadError, match="model.keras: SHA-256 .* differs from the model card"):
+        load_bundle(copy)
 
 
-def test_fast_gradcam_has_the_input_size_and_agrees_with_tf_keras_vis(classifier, xray_paths):
+def test_the_hot_paths_gradcam_is_the_explainers_at_the_layers_resolution_and_agrees_with_tf_keras_vis(classifier, xray_paths):
     pixels = read_image_file(xray_paths["viral_pneumonia"][0]).pixels
-    analysis = classifier.analyse(pixels)
-    size = classifier.input_size
-    assert analysis.cam.shape == (size, size) and 0.0 <= analysis.cam.min() and analysis.cam.max() <= 1.0
-    reference = SaliencyExplainer(classifier.model, classifier.cam_layer).explain(classifier.model_input(pixels), analysis.top)
-    assert np.corrcoef(analysis.cam.ravel(), reference.ravel())[0, 1] > 0.98
+    analysis, x = classifier.analyse(pixels), classifier.model_input(pixels)
+    assert analysis.cam.shape == classifier.model.get_layer(classifier.cam_layer).output.shape[1:3] == (7, 7)
+    np.testing.assert_allclose(analysis.cam, classifier.explainer.explain(x, analysis.top), atol=1e-5)
+    gradcam = Gradcam(classifier.model, model_modifier=ReplaceToLinear(), clone=True)  # the library's rule, independently
+    reference = np.asarray(gradcam(CategoricalScore([analysis.top]), x[None], penultimate_layer=classifier.cam_layer,
+                                   seek_penultimate_conv_layer=False, expand_cam=False)[0])
+    assert np.corrcoef(analysis.cam.ravel(), reference.ravel())[0, 1] > 0.999
 
 
 @pytest.mark.parametrize("method", list(METHODS))
-def test_every_saliency_method_gives_a_unit_range_map_of_the_input_size(classifier, xray_paths, method):
-    explainer = SaliencyExplainer(classifier.model, classifier.cam_layer)
+def test_every_saliency_method_gives_a_unit_range_map_at_the_layers_resolution(classifier, xray_paths, method):
     x = classifier.model_input(read_image_file(xray_paths["covid19"][0]).pixels)
-    cam = explainer.explain(x, class_index=1, method=method)
-    assert cam.shape == x.shape[:2] and cam.min() >= 0.0 and cam.max() <= 1.0 and cam.max() > 0.0
+    for layer in (classifier.cam_layer, "block_13_expand_relu"):
+        cam = classifier.explainer.explain(x, class_index=1, method=method, layer=layer)
+        assert cam.shape == classifier.model.get_layer(layer).output.shape[1:3]
+        assert cam.min() >= 0.0 and cam.max() == pytest.approx(1.0, abs=1e-3)
 
 
-def test_overlay_keeps_the_original_size_and_blends_by_opacity():
+def test_explaining_another_class_needs_no_new_prediction(classifier, xray_paths, monkeypatch):
+    data = xray_paths["normal"][0].read_bytes()
+    result = diagnose(classifier, "film.jpeg", data)
+    other = (result.top + 1) % len(CLASS_NAMES)
+    monkeypatch.setattr(classifier.ood, "score", lambda features: pytest.fail("the OOD check ran again"))
+    monkeypatch.setattr(classifier, "analyse", lambda *args, **kwargs: pytest.fail("the prediction ran again"))
+    cam = result.saliency_map(classifier, GRADCAM, other)
+    np.testing.assert_allclose(cam, classifier.explainer.explain(classifier.model_input(result.model_pixels), other), atol=1e-6)
+    assert not np.allclose(cam, result.saliency_map(classifier, GRADCAM, result.top))
+
+
+def test_overlay_stretches_a_coarse_map_once_over_the_image_and_blends_by_opacity():
     pixels = np.full((50, 80), 100, np.uint8)
-    cam = np.zeros((20, 20), np.float32)
-    assert overlay(pixels, cam, 0.0).shape == (50, 80, 3)
+    cam = np.zeros((7, 7), np.float32)
+    cam[0, 0] = 1.0  # evidence in the top-left cell only
+    blended = overlay(pixels, cam, 0.5)
+    assert blended.shape == (50, 80, 3)
+    hot, middle, far = blended[2, 2].astype(int), blended[25, 40].astype(int), blended[-3, -3].astype(int)
+    assert hot[0] > hot[2] and far[2] > far[0] and np.array_equal(middle, far)  # JET: the hot cell red, the rest cold blue
     np.testing.assert_array_equal(overlay(pixels, cam, 0.0), np.full((50, 80, 3), 100, np.uint8))
-    assert not np.array_equal(overlay(pixels, cam, 0.5), overlay(pixels, cam, 0.0))

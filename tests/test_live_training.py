@@ -1,13 +1,12 @@
 """Live training: the bundled digits, low-resolution X-ray folders, the small CNN, per-epoch reports and stopping."""
 import os
 import tempfile
-from pathlib import Path
 
 import keras
 import numpy as np
 import pytest
+from conftest import first_files, linked_dataset
 
-from core.classes import CLASS_NAMES
 from core.data.folders import DatasetError
 from core.teaching.live_training import (
     LiveProgress,
@@ -28,15 +27,6 @@ TINY = TrainingConfig(epochs=1, batch_size=64, filters=(4,), dropout=0.0)
 @pytest.fixture(scope="module")
 def digits():
     return digits_arrays()
-
-
-def linked_subset(dataset_dir: Path, root: Path, per_class: int) -> Path:
-    """A class-per-folder copy of the first images of each class, as symbolic links (nothing is copied)."""
-    for name in CLASS_NAMES:
-        (root / name).mkdir(parents=True)
-        for path in sorted((dataset_dir / name).iterdir())[:per_class]:
-            os.symlink(path, root / name / path.name)
-    return root
 
 
 def test_digits_are_the_bundled_8x8_set_scaled_to_one(digits):
@@ -60,6 +50,7 @@ def test_unknown_activation_or_optimizer_is_named():
         train_live(digits_arrays(), TrainingConfig(optimizer="adagrad"))
 
 
+@pytest.mark.training
 def test_one_epoch_reports_once_and_scores_the_held_out_fifth(digits):
     reports = []
     result = train_live(digits, TINY, on_epoch=reports.append)
@@ -70,6 +61,7 @@ def test_one_epoch_reports_once_and_scores_the_held_out_fifth(digits):
     assert result.test_accuracy == pytest.approx(np.trace(result.confusion) / 360)
 
 
+@pytest.mark.training
 def test_should_stop_ends_training_early(digits):
     result = train_live(digits, TrainingConfig(epochs=20, batch_size=64, filters=(4,)), should_stop=lambda: True)
     assert result.stopped and result.epochs_run == 1
@@ -85,6 +77,7 @@ def test_live_progress_sets_stop_training():
     assert progress.model.stop_training
 
 
+@pytest.mark.training
 def test_live_run_trains_in_the_background_and_can_be_stopped(digits):
     run = LiveRun(digits, TrainingConfig(epochs=200, batch_size=64, filters=(4,))).start()
     assert not run.done
@@ -94,6 +87,7 @@ def test_live_run_trains_in_the_background_and_can_be_stopped(digits):
     assert run.result.stopped and run.result.epochs_run < 200
 
 
+@pytest.mark.training
 def test_a_paused_run_waits_for_resume_then_trains_every_epoch(digits):
     run = LiveRun(digits, TrainingConfig(epochs=2, batch_size=64, filters=(4,)))
     run.pause()  # before the first batch ends
@@ -105,6 +99,7 @@ def test_a_paused_run_waits_for_resume_then_trains_every_epoch(digits):
     assert run.result.epochs_run == 2 and not run.result.stopped
 
 
+@pytest.mark.training
 def test_a_paused_run_can_still_be_stopped(digits):
     run = LiveRun(digits, TrainingConfig(epochs=50, batch_size=64, filters=(4,)))
     run.pause()
@@ -115,6 +110,7 @@ def test_a_paused_run_can_still_be_stopped(digits):
     assert run.result.stopped and run.result.epochs_run == 1  # the epoch of the batch it was held after
 
 
+@pytest.mark.training
 def test_the_trained_network_downloads_as_a_keras_file_that_gives_the_same_answers(digits, tmp_path):
     result = train_live(digits, TINY)
     before = set(os.listdir(tempfile.gettempdir()))
@@ -126,6 +122,7 @@ def test_the_trained_network_downloads_as_a_keras_file_that_gives_the_same_answe
     assert loaded.predict(image[None], verbose=0)[0] == pytest.approx(probabilities(result.model, image), abs=1e-6)
 
 
+@pytest.mark.training
 def test_the_network_answers_on_a_held_out_image_with_one_probability_per_class(digits):
     result = train_live(digits, TINY)
     answer = probabilities(result.model, result.test_x[0])
@@ -143,13 +140,13 @@ def test_an_image_is_shrunk_to_the_network_input_and_inverted_on_request():
 
 
 def test_xray_folder_loads_small_and_grey(dataset_dir, tmp_path):
-    data = xray_arrays(linked_subset(dataset_dir, tmp_path / "xrays", 5), size=32)
+    data = xray_arrays(linked_dataset(tmp_path / "xrays", first_files(dataset_dir, 5)), size=32)
     assert data.x.shape == (20, 32, 32, 1) and 0 <= data.x.min() and data.x.max() <= 1
     assert list(np.bincount(data.y)) == [5, 5, 5, 5]
 
 
 def test_xray_folder_with_too_few_images_names_the_class(dataset_dir, tmp_path):
-    root = linked_subset(dataset_dir, tmp_path / "xrays", 5)
+    root = linked_dataset(tmp_path / "xrays", first_files(dataset_dir, 5))
     for path in sorted((root / "covid19").iterdir())[2:]:
         path.unlink()
     with pytest.raises(DatasetError, match=r"too few in covid19 \(2\)"):

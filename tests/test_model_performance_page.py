@@ -5,20 +5,22 @@ import json
 import re
 import subprocess
 import sys
-import zipfile
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pytest
+from conftest import labelled_members, linked_dataset, zip_bytes
 from markdown_it import MarkdownIt
 from PIL import Image
 from sklearn.metrics import confusion_matrix
 from streamlit.testing.v1 import AppTest
 
 from core.classes import CLASS_NAMES, DISPLAY_NAMES, LABEL_NAMES
-from core.model import bundle as model_store
-from core.model.bundle import CARD_FILE, DEFAULT_MODEL_DIR, HISTORY_FILE, MODEL_FILE, PREDICTIONS_FILE
+from core.model import card as model_card
+from core.model.bundle import load_bundle
+from core.model.card import CARD_FILE, HISTORY_FILE, MODEL_FILE, PREDICTIONS_FILE
+from core.paths import DEFAULT_MODEL_DIR
 
 REPO = Path(__file__).resolve().parents[1]
 PAGE = "pages/model_performance.py"
@@ -70,14 +72,6 @@ def stored_predictions() -> tuple[np.ndarray, np.ndarray, list[str]]:
     return y_true, y_pred, [r["path"] for r in rows]
 
 
-def labelled_zip(members: dict[str, bytes]) -> bytes:
-    buffer = io.BytesIO()
-    with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
-        for name, data in members.items():
-            archive.writestr(name, data)
-    return buffer.getvalue()
-
-
 @pytest.fixture(scope="module")
 def page() -> AppTest:
     return open_page()
@@ -113,15 +107,14 @@ def test_row_normalised_rows_sum_to_one(page):
 
 
 def test_an_uploaded_zip_gives_the_matrix_that_core_evaluate_gives_on_the_same_files(xray_paths, tmp_path):
-    members = {f"{folder}/{path.name}": path.read_bytes() for folder, paths in xray_paths.items() for path in paths[:2]}
-    for name, data in members.items():
-        (tmp_path / name).parent.mkdir(exist_ok=True)
-        (tmp_path / name).write_bytes(data)
+    files = {label: paths[:2] for label, paths in xray_paths.items()}
+    members = labelled_members(files)
+    linked_dataset(tmp_path, files)
     cli = subprocess.run([sys.executable, "-m", "core.cli.evaluate", str(tmp_path)], cwd=REPO, capture_output=True, text=True, timeout=300)
     assert cli.returncode == 0, cli.stderr
 
     at = open_page()
-    at.file_uploader[0].upload("mine.zip", labelled_zip(members), "application/zip")
+    at.file_uploader[0].upload("mine.zip", zip_bytes(members), "application/zip")
     at.run()
     assert not at.exception and not at.error, [e.value for e in at.error]
     assert heatmaps(at)[-1]["z"] == json.loads(cli.stdout)["confusion_matrix"]
@@ -135,7 +128,7 @@ def test_an_uploaded_zip_gives_the_matrix_that_core_evaluate_gives_on_the_same_f
     ({"covid19/notes.txt": b"no image here"}, "no images found in the ZIP"),
 ])
 def test_a_bad_zip_gets_a_clear_message(page, members, message):
-    page.file_uploader[0].upload("bad.zip", labelled_zip(members), "application/zip")
+    page.file_uploader[0].upload("bad.zip", zip_bytes(members), "application/zip")
     page.run()
     assert not page.exception
     assert any(message in shown(e.value) and "bad.zip" in shown(e.value) for e in page.error), [e.value for e in page.error]
@@ -150,7 +143,7 @@ def test_several_models_are_compared_side_by_side_and_each_can_be_picked(tmp_pat
     (other / CARD_FILE).write_text(json.dumps({**card, "name": "small_cnn", "backbone": "small_cnn"}))
     (other / MODEL_FILE).symlink_to(DEFAULT_MODEL_DIR / MODEL_FILE)
     (other / PREDICTIONS_FILE).symlink_to(DEFAULT_MODEL_DIR / PREDICTIONS_FILE)
-    monkeypatch.setattr(model_store, "list_model_dirs", lambda: [DEFAULT_MODEL_DIR, other])
+    monkeypatch.setattr(model_card, "list_model_dirs", lambda: [DEFAULT_MODEL_DIR, other])
 
     at = open_page()
     table = at.dataframe[0].value
@@ -158,16 +151,14 @@ def test_several_models_are_compared_side_by_side_and_each_can_be_picked(tmp_pat
     assert table.loc[1, "CV accuracy"] == "50.0% ± 10.0%"
     loso = card.get("validation", {}).get("leave_one_source_out", {}).get("accuracy")
     assert table.loc[0, "Accuracy on sources left out"] == ("–" if loso is None else f"{loso:.1%}")
-    assert table.loc[0, "Parameters"] == model_store.load_model(DEFAULT_MODEL_DIR).model.count_params()
+    assert table.loc[0, "Parameters"] == load_bundle(DEFAULT_MODEL_DIR).model.count_params()
     at.selectbox[0].set_value(other).run()
     assert not at.exception and heatmaps(at)
     assert any(f"small_cnn has no {HISTORY_FILE}" in i.value for i in at.info)
 
 
 def test_a_server_folder_is_evaluated_and_a_missing_one_named(xray_paths, tmp_path, monkeypatch):
-    for folder, paths in xray_paths.items():
-        (tmp_path / folder).mkdir()
-        (tmp_path / folder / paths[0].name).symlink_to(paths[0])
+    linked_dataset(tmp_path, {label: paths[:1] for label, paths in xray_paths.items()})
     monkeypatch.setenv("CXR_DATA_ROOTS", str(tmp_path))
     at = open_page()
     at.radio(key="own_source").set_value("Folder on this server").run()
@@ -250,7 +241,7 @@ def test_an_evaluation_on_the_models_own_training_images_is_flagged_with_interva
     training = card_of()["training_files"][:8]
     members = {entry["file"]: (multisource_dir / entry["file"]).read_bytes() for entry in training}
     at = open_page()
-    at.file_uploader[0].upload("mine.zip", labelled_zip(members), "application/zip")
+    at.file_uploader[0].upload("mine.zip", zip_bytes(members), "application/zip")
     at.run()
     assert not at.exception
     warnings = [w.value for w in at.warning]
@@ -271,7 +262,7 @@ def test_a_few_images_not_in_the_training_files_get_the_small_set_warning_but_no
         Image.open(paths[0]).save(buffer, "PNG")
         members[f"{folder}/{paths[0].stem}.png"] = buffer.getvalue()
     at = open_page()
-    at.file_uploader[0].upload("mine.zip", labelled_zip(members), "application/zip")
+    at.file_uploader[0].upload("mine.zip", zip_bytes(members), "application/zip")
     at.run()
     warnings = [w.value for w in at.warning]
     assert any(w.startswith(f"Only {len(members)} images") for w in warnings)

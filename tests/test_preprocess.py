@@ -29,5 +29,5 @@ def test_an_unknown_normalisation_is_refused_by_name():
 
 
 def test_the_classifier_normalises_as_its_card_says(classifier):
-    assert classifier.intensity == classifier.card["intensity"]
+    assert classifier.intensity == classifier.card.intensity
     assert np.array_equal(classifier.model_input(_dim_film()), to_model_input(_dim_film(), classifier.input_size, classifier.intensity))

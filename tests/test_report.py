@@ -1,6 +1,5 @@
 """The decision in words, the one probability rule, and the downloadable PNG and PDF report, built in memory."""
 import io
-import json
 import re
 from datetime import UTC, datetime
 
@@ -11,12 +10,12 @@ from pypdf import PdfReader
 
 from core.classes import DISPLAY_NAMES
 from core.model.abstention import INCONCLUSIVE, NOT_A_CHEST_XRAY, OK, STATUS_TEXT
-from core.model.bundle import CARD_FILE, DEFAULT_MODEL_DIR, model_identity
+from core.model.card import read_card
 from core.serving.probability_text import probability_text
 from core.serving.report import ReportContent, decision_text, limits_text, pdf_report, png_bytes
 
 PROBABILITIES = np.array([0.05, 0.10, 0.40, 0.45])
-CARD = json.loads((DEFAULT_MODEL_DIR / CARD_FILE).read_text())
+CARD = read_card()
 
 
 def pdf_text(pdf: bytes) -> str:
@@ -58,7 +57,7 @@ def report(probabilities: np.ndarray = PROBABILITIES, status: str = OK, caution:
     grey = np.tile(np.linspace(0, 255, shape[1]).astype(np.uint8), (shape[0], 1))
     rgb = np.stack([grey, grey[::-1], grey], axis=-1)
     return pdf_report(ReportContent("chest_é.png", grey, rgb, "Grad-CAM for Viral Pneumonia", probabilities, status, 0.4,
-                                    model_identity(CARD), limits_text(CARD), "Not for diagnosis.",
+                                    CARD.identity, limits_text(CARD), "Not for diagnosis.",
                                     datetime(2026, 1, 2, 3, 4, tzinfo=UTC), caution))
 
 
@@ -75,12 +74,12 @@ def test_pdf_report_opens_with_the_disclaimer_and_the_models_limits():
     assert text.index("Not for diagnosis.") < text.index("Decision:")
     limits = text.index("It learned from")
     assert limits < text.index("Decision:") and "lateral views" in text[limits:text.index("Decision:")]
-    assert f"{CARD['validation']['leave_one_source_out']['accuracy']:.1%}" in text
+    assert f"{CARD.loso_accuracy:.1%}" in text
 
 
 def test_pdf_report_names_the_model_its_date_the_decision_threshold_status_and_probabilities():
     text = pdf_text(report())
-    for expected in ("chest_é.png", f"Model: {CARD['name']}, trained {CARD['trained_at']}", CARD["model_sha256"][:12],
+    for expected in ("chest_é.png", f"Model: {CARD.name}, trained {CARD.trained_at}", CARD.model_sha256[:12],
                      "2026-01-02 03:04 UTC", f"Decision: {DISPLAY_NAMES[3]}", "Decision threshold: 40 %",
                      f"Status: {STATUS_TEXT[OK]}", *(f"{n} {probability_text(p)}" for n, p in zip(DISPLAY_NAMES, PROBABILITIES))):
         assert expected in text, expected

@@ -5,8 +5,9 @@ import pytest
 from streamlit.testing.v1 import AppTest
 
 from core.data.samples import sample_files
-from core.model.bundle import CARD_FILE, DEFAULT_MODEL_DIR, read_json
-from core.teaching.shortcut_lesson import ADULT_SAMPLES, EXHIBIT_DIR, SEEN, UNSEEN, validation_table
+from core.model.card import read_card
+from core.paths import DEFAULT_MODEL_DIR
+from core.teaching.shortcut_lesson import EXHIBIT_DIR, SEEN, UNSEEN, validation_table
 
 PAGE = Path(__file__).resolve().parents[1] / "pages" / "shortcut_lesson.py"
 
@@ -18,25 +19,21 @@ def lesson() -> AppTest:
     return at
 
 
-def test_the_lesson_films_are_the_adult_samples():
-    assert set(ADULT_SAMPLES) == {name for name in sample_files() if name.startswith("Adult")}
-
-
 def test_the_validation_table_reads_the_default_card_and_is_absent_for_the_exhibit():
-    card = read_json(DEFAULT_MODEL_DIR, CARD_FILE)
+    card = read_card(DEFAULT_MODEL_DIR)
     table = validation_table(card).set_index("Figure")
-    validation = card["validation"]
-    assert table.loc["Accuracy (films whose class is known)", SEEN] == card["cross_validation"]["accuracy"]["mean"]
+    validation = card.validation
+    assert table.loc["Accuracy (films whose class is known)", SEEN] == card.cross_validation["accuracy"]["mean"]
     assert table.loc["Accuracy (films whose class is known)", UNSEEN] == validation["leave_one_source_out"]["accuracy"]
     called = "Adult films without COVID-19 called COVID-19"
     assert table.loc[called, SEEN] == validation["grouped_cv"]["headline"]["adult_non_covid19_called_covid19"]
     assert table.loc[called, UNSEEN] == validation["leave_one_source_out"]["headline"]["adult_non_covid19_called_covid19"]
-    assert validation_table(read_json(EXHIBIT_DIR, CARD_FILE)) is None
+    assert validation_table(read_card(EXHIBIT_DIR)) is None
 
 
 def test_two_models_answer_side_by_side_on_the_same_adult_films(lesson):
     answers = lesson.dataframe[0].value
-    assert answers["Film"].tolist() == list(ADULT_SAMPLES)
+    assert sorted(answers["Film"]) == sorted(name for name in sample_files() if name.startswith("Adult"))  # every adult film
     assert list(answers.columns) == ["Film", "Five-source model", "Single-source exhibit"]
     assert answers["Single-source exhibit"].str.startswith("COVID-19").all()  # "adult film => COVID-19"
     assert (answers["Five-source model"].str[:8] != answers["Single-source exhibit"].str[:8]).any()  # two answers
@@ -48,12 +45,12 @@ def test_two_models_answer_side_by_side_on_the_same_adult_films(lesson):
 
 
 def test_the_lesson_quotes_the_cards_figures_and_the_exhibit_text(lesson):
-    default, exhibit = read_json(DEFAULT_MODEL_DIR, CARD_FILE), read_json(EXHIBIT_DIR, CARD_FILE)
+    default, exhibit = read_card(DEFAULT_MODEL_DIR), read_card(EXHIBIT_DIR)
     text = " ".join(m.value for m in lesson.markdown)
-    assert f"**{exhibit['cross_validation']['accuracy']['mean']:.1%}**" in text
-    assert f"**{default['cross_validation']['accuracy']['mean']:.1%}**" in text
-    assert f"**{default['validation']['leave_one_source_out']['accuracy']:.1%}**" in text
-    assert [w.value for w in lesson.warning] == [exhibit["exhibit"]]
+    assert f"**{exhibit.cross_validation['accuracy']['mean']:.1%}**" in text
+    assert f"**{default.cross_validation['accuracy']['mean']:.1%}**" in text
+    assert f"**{default.validation['leave_one_source_out']['accuracy']:.1%}**" in text
+    assert [w.value for w in lesson.warning] == [exhibit.exhibit]
     assert len(lesson.dataframe[1].value) == 4  # accuracy and three headline figures, hospitals seen against left out
 
 

@@ -1,39 +1,37 @@
 """A tiny training run writes every file, and the result loads and classifies."""
-import json
-from pathlib import Path
+import os
+import subprocess
+import sys
 
 import pytest
+from conftest import linked_dataset
 
 from core.cli import train
 from core.hashing import sha256_of
 from core.imaging.decode import read_image_file
 from core.model import training
-from core.model.bundle import CARD_FILE, HISTORY_FILE, MODEL_FILE, PREDICTIONS_FILE
-from core.model.ood import OOD_FILE
+from core.model.bundle import load_bundle
+from core.model.card import CARD_FILE, HISTORY_FILE, MODEL_FILE, OOD_FILE, PREDICTIONS_FILE, read_card
+from core.paths import REPO_ROOT as REPO
 from core.serving.classifier import Classifier
 
 
-def _tiny_dataset(root: Path, xray_paths: dict[str, list[Path]]) -> Path:
-    for folder, paths in xray_paths.items():
-        (root / folder).mkdir(parents=True)
-        for path in paths:
-            (root / folder / path.name).symlink_to(path)
-    return root
-
-
+@pytest.mark.training
 @pytest.mark.parametrize("backbone, size", [("small_cnn", 32), ("mobilenet_v2", 64)])
 def test_tiny_training_run_writes_every_file(xray_paths, tmp_path, backbone, size):
-    data, out = _tiny_dataset(tmp_path / "data", xray_paths), tmp_path / "model"
+    data, out = linked_dataset(tmp_path / "data", xray_paths), tmp_path / "model"
     args = [str(data), "--out", str(out), "--backbone", backbone, "--epochs", "1", "--img-size", str(size), "--folds", "2"]
     assert train.main(args) == 0
     for name in (MODEL_FILE, CARD_FILE, HISTORY_FILE, PREDICTIONS_FILE, OOD_FILE):
         assert (out / name).is_file(), name
-    card = json.loads((out / CARD_FILE).read_text())
-    assert card["model_sha256"] == sha256_of(out / MODEL_FILE)
-    assert card["backbone"] == backbone and card["input_size"] == size and card["training_data"]["n"] == 12
-    assert card["validation"]["grouped_by"] == "patient" and "leave_one_source_out" not in card["validation"]
-    assert len(json.loads((out / HISTORY_FILE).read_text())["folds"]) == 2
-    assert len(json.loads((out / PREDICTIONS_FILE).read_text())) == 12
+    bundle = load_bundle(out)
+    card = bundle.card
+    assert card.model_sha256 == sha256_of(out / MODEL_FILE) and card.history_sha256 == sha256_of(out / HISTORY_FILE)
+    assert card.backbone == backbone and card.input_size == size and card.training_data["n"] == 12
+    assert card.validation["grouped_by"] == "patient" and card.loso_accuracy is None
+    assert card.recipe["restyled_copies"] == (0 if backbone == "small_cnn" else 2) and card.cross_validation["folds"] == 2
+    assert len(bundle.history()["folds"]) == 2
+    assert len(bundle.predictions()) == 12
     analysis = Classifier.from_dir(out).analyse(read_image_file(xray_paths["normal"][0]).pixels)
     assert analysis.probabilities.sum() == pytest.approx(1.0, abs=1e-5)
 
@@ -44,29 +42,32 @@ def test_training_refuses_a_folder_without_images(tmp_path, capsys):
     assert "no images found" in capsys.readouterr().err
 
 
-def test_resnet50_without_reachable_weights_fails_with_a_clear_message_or_trains(xray_paths, tmp_path, capsys):
-    data = _tiny_dataset(tmp_path / "data", xray_paths)
-    args = [str(data), "--out", str(tmp_path / "m"), "--backbone", "resnet50", "--epochs", "1", "--img-size", "32", "--folds", "2"]
-    code = train.main(args)
-    if code == 2:  # offline, with no ResNet50 file in the Keras cache
-        assert "ImageNet weights for resnet50" in capsys.readouterr().err
-    else:
-        assert code == 0 and (tmp_path / "m" / MODEL_FILE).is_file()
+def test_resnet50_without_its_weights_offline_stops_with_where_to_put_them(xray_paths, tmp_path):
+    cache, closed = tmp_path / "keras_home", "http://127.0.0.1:9"  # an empty Keras cache; downloads go nowhere
+    offline = {**os.environ, "KERAS_HOME": str(cache), "HTTPS_PROXY": closed, "https_proxy": closed, "NO_PROXY": "", "no_proxy": ""}
+    data, out = linked_dataset(tmp_path / "data", xray_paths), tmp_path / "m"
+    run = subprocess.run([sys.executable, "-m", "core.cli.train", str(data), "--out", str(out), "--backbone", "resnet50",
+                          "--epochs", "1", "--img-size", "32", "--folds", "2"], cwd=REPO, env=offline, capture_output=True,
+                         text=True, timeout=300)
+    assert run.returncode == 2 and "Traceback" not in run.stderr, run.stderr[-2000:]
+    assert f"Put resnet50_weights_tf_dim_ordering_tf_kernels_notop.h5 in {cache / 'models'}" in run.stderr
+    assert not out.exists()
 
 
+@pytest.mark.training
 def test_a_multi_source_run_reports_every_source_left_out(small_multisource_dir, tmp_path):
     data, out = small_multisource_dir, tmp_path / "model"
     args = [str(data), "--out", str(out), "--epochs", "1", "--img-size", "64", "--folds", "2", "--restyled-copies", "1"]
     assert train.main(args) == 0
-    card = json.loads((out / CARD_FILE).read_text())
-    validation = card["validation"]
+    card = read_card(out)
+    validation = card.validation
     sources = {"kermany", "ieee8023", "nih", "hannover", "figure1"}
     assert set(validation["leave_one_source_out"]["per_source"]) == sources == set(validation["grouped_cv"]["per_source"])
     left_out_nih = validation["leave_one_source_out"]["per_source"]["nih"]
     assert set(left_out_nih["recall"]) == {"normal", "pneumonia_unspecified"} and 0 <= left_out_nih["not_a_chest_xray"] <= 1
     assert {a["figure"] for a in validation["aims"]} >= {"adult_non_covid19_called_covid19", "covid19_auroc", "ece"}
-    assert len(card["training_files"]) == card["training_data"]["n"]
-    rows = json.loads((out / PREDICTIONS_FILE).read_text())
+    assert len(card.training_files) == card.training_data["n"]
+    rows = load_bundle(out).predictions()
     assert {r["source"] for r in rows} == sources and all("left_out_probabilities" in r for r in rows)
     by_patient = {}
     for r in rows:

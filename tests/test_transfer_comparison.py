@@ -1,9 +1,9 @@
 """Scratch versus transfer: both approaches scored on the same seeded held-out X-rays."""
-import os
 from pathlib import Path
 
 import numpy as np
 import pytest
+from conftest import first_files, linked_dataset
 
 from core.classes import CLASS_NAMES
 from core.data.folders import labels_of, scan_dataset, stratified_holdout
@@ -18,13 +18,10 @@ PER_CLASS = 6
 @pytest.fixture
 def small_folder(dataset_dir: Path, tmp_path: Path) -> Path:
     """A small class-per-folder set of links to the shared X-rays."""
-    for name in CLASS_NAMES:
-        (tmp_path / name).mkdir()
-        for path in sorted((dataset_dir / name).iterdir())[:PER_CLASS]:
-            os.symlink(path, tmp_path / name / path.name)
-    return tmp_path
+    return linked_dataset(tmp_path, first_files(dataset_dir, PER_CLASS))
 
 
+@pytest.mark.training
 def test_both_approaches_are_scored_on_the_same_test_images(small_folder: Path):
     tmp_path = small_folder
     config = TrainingConfig(epochs=2, batch_size=8, filters=(4,))
@@ -60,6 +57,7 @@ def test_missing_imagenet_weights_get_a_message_that_says_where_to_put_them(tmp_
         transfer_comparison.imagenet_extractor(224)
 
 
+@pytest.mark.training
 def test_a_stop_during_feature_extraction_ends_the_comparison_there(small_folder: Path):
     seen = []
 

@@ -1,12 +1,11 @@
 """File and ZIP member names come from users: every page shows them as the text they are, never as markdown (no
 live link, no image fetched from another host, no emphasis, colour or LaTeX), and drops bidirectional overrides."""
 import html
-import io
 import re
-import zipfile
 from pathlib import Path
 
 import pytest
+from conftest import zip_bytes
 from markdown_it import MarkdownIt
 from streamlit.testing.v1 import AppTest
 
@@ -51,7 +50,7 @@ def test_the_diagnose_page_shows_uploaded_names_as_text(xray_paths):
     at = AppTest.from_file(str(REPO / "app.py"), default_timeout=180).run()
     xray = xray_paths["normal"][0].read_bytes()
     image_file = IMAGE_NAME + ".png"  # the uploader takes image extensions only
-    at.file_uploader(key="uploads").set_value([(LINK_NAME, xray, "image/png"), (image_file, b"not an image", "image/png")])
+    at.file_uploader[0].set_value([(LINK_NAME, xray, "image/png"), (image_file, b"not an image", "image/png")])
     at.run()
     assert not at.exception, at.exception
     sources = markdown_shown(at)
@@ -65,18 +64,10 @@ def test_zip_member_and_folder_names_are_shown_as_text(xray_paths):
     at.switch_page("pages/model_performance.py").run()
     members = {f"{folder}/{paths[0].name}": paths[0].read_bytes() for folder, paths in xray_paths.items()}
     members[f"normal/{LINK_NAME}"] = b"\x89PNG\r\n\x1a\n garbage"
-    at.file_uploader[0].upload("own.zip", zipped(members), "application/zip").run()
+    at.file_uploader[0].upload("own.zip", zip_bytes(members), "application/zip").run()
     assert not at.exception, at.exception
     assert any(is_plain(s, f"normal/{LINK_NAME}") for s in markdown_shown(at))
-    at.file_uploader[0].upload(IMAGE_NAME + ".zip", zipped({f"{IMAGE_NAME}/a.png": b"x"}), "application/zip").run()
+    at.file_uploader[0].upload(IMAGE_NAME + ".zip", zip_bytes({f"{IMAGE_NAME}/a.png": b"x"}), "application/zip").run()
     [error] = at.error
     assert is_plain(error.value, IMAGE_NAME + ".zip") and "unknown class folder(s) in the ZIP" in shown(error.value)
     assert not any("<a " in rendered(s) or "<img" in rendered(s) for s in markdown_shown(at))
-
-
-def zipped(members: dict[str, bytes]) -> bytes:
-    buffer = io.BytesIO()
-    with zipfile.ZipFile(buffer, "w") as archive:
-        for name, data in members.items():
-            archive.writestr(name, data)
-    return buffer.getvalue()

@@ -1,10 +1,7 @@
 """Display aids change what is shown, never what the model reads."""
-import io
-
 import numpy as np
 import pytest
-from pydicom.dataset import Dataset, FileMetaDataset
-from pydicom.uid import DigitalXRayImageStorageForPresentation, ExplicitVRLittleEndian, generate_uid
+from conftest import dicom_bytes
 
 from core.imaging.decode import apply_window, decode_image
 from core.imaging.viewing import (
@@ -24,15 +21,7 @@ RAMP = np.tile(np.linspace(0, 4095, 400).astype(np.uint16), (300, 1))
 
 
 def dicom(stored: np.ndarray, photometric: str) -> bytes:
-    ds = Dataset()
-    ds.file_meta = FileMetaDataset()
-    ds.file_meta.TransferSyntaxUID = ExplicitVRLittleEndian
-    ds.SOPClassUID, ds.SOPInstanceUID, ds.Modality = DigitalXRayImageStorageForPresentation, generate_uid(), "DX"
-    ds.set_pixel_data(stored, photometric, 12)
-    ds.WindowCenter, ds.WindowWidth = 2048, 4096
-    buffer = io.BytesIO()
-    ds.save_as(buffer, enforce_file_format=True)
-    return buffer.getvalue()
+    return dicom_bytes(stored, photometric, 12, WindowCenter=2048, WindowWidth=4096)
 
 
 def test_clahe_raises_local_contrast_of_a_flat_image():

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from conftest import labelled_members, linked_dataset, zip_bytes
 from PIL import Image
 
 from core.classes import CLASS_NAMES
@@ -15,30 +16,21 @@ from core.data.labelled import read_labelled_folder
 from core.data.zip_upload import ZipDatasetError, read_labelled_zip
 
 
-def make_zip(members: dict[str, bytes], compression: int = zipfile.ZIP_STORED) -> bytes:
-    buffer = io.BytesIO()
-    with zipfile.ZipFile(buffer, "w", compression) as archive:
-        for name, data in members.items():
-            archive.writestr(name, data)
-    return buffer.getvalue()
+@pytest.fixture(scope="module")
+def shared_files(xray_paths) -> dict[str, list[Path]]:
+    """Two shared X-rays per class (read at test time, never committed)."""
+    return {label: paths[:2] for label, paths in xray_paths.items()}
 
 
 @pytest.fixture(scope="module")
-def shared_members(xray_paths) -> dict[str, bytes]:
-    """Two shared X-rays per class as 'class/file' ZIP members (read at test time, never committed)."""
-    return {f"{folder}/{path.name}": path.read_bytes() for folder, paths in xray_paths.items() for path in paths[:2]}
+def shared_members(shared_files) -> dict[str, bytes]:
+    """The same X-rays as 'class/file' ZIP members."""
+    return labelled_members(shared_files)
 
 
-def write_folder(root: Path, members: dict[str, bytes]) -> Path:
-    for name, data in members.items():
-        (root / name).parent.mkdir(parents=True, exist_ok=True)
-        (root / name).write_bytes(data)
-    return root
-
-
-def test_a_zip_reads_like_the_same_files_in_a_folder(shared_members, tmp_path):
-    images = read_labelled_zip(make_zip(shared_members, zipfile.ZIP_DEFLATED))
-    expected = list(read_labelled_folder(str(write_folder(tmp_path, shared_members))))
+def test_a_zip_reads_like_the_same_files_in_a_folder(shared_files, shared_members, tmp_path):
+    images = read_labelled_zip(zip_bytes(shared_members, zipfile.ZIP_DEFLATED))
+    expected = list(read_labelled_folder(str(linked_dataset(tmp_path, shared_files))))
     assert len(images) == len(shared_members)
     assert [(im.name, im.label, im.error) for im in images] == [(im.name, im.label, "") for im in expected]
     assert all(np.array_equal(a.pixels, b.pixels) for a, b in zip(images, expected))
@@ -47,12 +39,12 @@ def test_a_zip_reads_like_the_same_files_in_a_folder(shared_members, tmp_path):
 def test_one_enclosing_folder_and_macos_extras_are_ignored(shared_members):
     members = {f"my_xrays/{name}": data for name, data in shared_members.items()}
     members |= {"__MACOSX/my_xrays/covid19/._a.png": b"junk", "my_xrays/.DS_Store": b"junk", "my_xrays/README.txt": b"notes"}
-    images = read_labelled_zip(make_zip(members))
+    images = read_labelled_zip(zip_bytes(members))
     assert sorted(im.name for im in images) == sorted(shared_members)
 
 
 def test_an_unreadable_image_is_listed_and_the_rest_evaluated(shared_members):
-    images = list(read_labelled_zip(make_zip({**shared_members, "normal/broken.png": b"\x89PNG\r\n\x1a\n garbage"})))
+    images = list(read_labelled_zip(zip_bytes({**shared_members, "normal/broken.png": b"\x89PNG\r\n\x1a\n garbage"})))
     unreadable = [im for im in images if im.pixels is None]
     assert len(images) - len(unreadable) == len(shared_members)
     assert [u.name for u in unreadable] == ["normal/broken.png"]
@@ -62,24 +54,24 @@ def test_an_unreadable_image_is_listed_and_the_rest_evaluated(shared_members):
 @pytest.mark.parametrize("member", ["../evil.png", "/etc/evil.png", "covid19/../../evil.png", "C:/evil.png", "..\\evil.png"])
 def test_a_member_pointing_outside_the_archive_refuses_the_zip(shared_members, member):
     with pytest.raises(ZipDatasetError, match="points outside the archive") as err:
-        read_labelled_zip(make_zip({**shared_members, member: b"x"}))
+        read_labelled_zip(zip_bytes({**shared_members, member: b"x"}))
     assert member in str(err.value)
 
 
 def test_an_unknown_class_folder_is_named(shared_members):
     with pytest.raises(ZipDatasetError, match="unknown class folder.*tuberculosis") as err:
-        read_labelled_zip(make_zip({**shared_members, "tuberculosis/a.png": b"x"}))
+        read_labelled_zip(zip_bytes({**shared_members, "tuberculosis/a.png": b"x"}))
     assert all(name in str(err.value) for name in CLASS_NAMES)
 
 
 def test_images_outside_class_folders_are_named(shared_members):
     with pytest.raises(ZipDatasetError, match="loose.png: not directly inside a class folder"):
-        read_labelled_zip(make_zip({**shared_members, "loose.png": b"x"}))
+        read_labelled_zip(zip_bytes({**shared_members, "loose.png": b"x"}))
 
 
 def test_a_zip_without_images_says_so():
     with pytest.raises(ZipDatasetError, match="no images found in the ZIP"):
-        read_labelled_zip(make_zip({"covid19/notes.txt": b"not an image"}))
+        read_labelled_zip(zip_bytes({"covid19/notes.txt": b"not an image"}))
 
 
 def test_a_file_that_is_not_a_zip_is_refused():
@@ -88,7 +80,7 @@ def test_a_file_that_is_not_a_zip_is_refused():
 
 
 def test_a_highly_compressed_member_is_refused_as_a_zip_bomb():
-    bomb = make_zip({"covid19/a.png": bytes(4 * 2**20)}, zipfile.ZIP_DEFLATED)  # 4 MiB of zeros -> a few KiB
+    bomb = zip_bytes({"covid19/a.png": bytes(4 * 2**20)}, zipfile.ZIP_DEFLATED)  # 4 MiB of zeros -> a few KiB
     with pytest.raises(ZipDatasetError, match="covid19/a.png.*zip bomb"):
         read_labelled_zip(bomb)
 
@@ -101,11 +93,11 @@ def test_a_highly_compressed_member_is_refused_as_a_zip_bomb():
 def test_size_and_member_limits(shared_members, monkeypatch, limit, value, message):
     monkeypatch.setattr(zip_dataset, limit, value)
     with pytest.raises(ZipDatasetError, match=message):
-        read_labelled_zip(make_zip(shared_members))
+        read_labelled_zip(zip_bytes(shared_members))
 
 
 def test_a_member_whose_header_understates_its_size_is_never_inflated_in_full():
-    archive = bytearray(make_zip({"covid19/a.png": bytes(50 * 2**20)}, zipfile.ZIP_DEFLATED))
+    archive = bytearray(zip_bytes({"covid19/a.png": bytes(50 * 2**20)}, zipfile.ZIP_DEFLATED))
     archive = archive.replace(struct.pack("<I", 50 * 2**20), struct.pack("<I", 1000))  # local and central headers lie
     tracemalloc.start()
     try:
@@ -119,14 +111,14 @@ def test_a_member_whose_header_understates_its_size_is_never_inflated_in_full():
 
 def test_a_compression_method_that_cannot_be_bounded_is_refused(shared_members):
     with pytest.raises(ZipDatasetError, match="unsupported compression method"):
-        read_labelled_zip(make_zip(shared_members, zipfile.ZIP_BZIP2))
+        read_labelled_zip(zip_bytes(shared_members, zipfile.ZIP_BZIP2))
 
 
 def test_a_small_zip_of_huge_blank_images_is_refused_by_its_decoded_pixels():
     buffer = io.BytesIO()
     Image.fromarray(np.zeros((7745, 7745), np.uint8)).save(buffer, "PNG")  # 60 million pixels in about 60 KB
     members = {f"{CLASS_NAMES[i % 4]}/blank_{i}.png": buffer.getvalue() for i in range(60)}
-    data = make_zip(members)
+    data = zip_bytes(members)
     assert len(data) < 5 * 2**20
     images = read_labelled_zip(data)  # every member passes the archive's checks...
     tracemalloc.start()

@@ -25,6 +25,9 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: {err}", file=sys.stderr)
         return 2
     print(json.dumps(summary, indent=2))
+    if summary["in_training_set"]:
+        print(f"warning: {summary['in_training_set']} of {summary['n']} images are files the model was trained on "
+              "(same SHA-256): the figures above are inflated by them", file=sys.stderr)
     return 0
 
 

@@ -17,7 +17,7 @@ from core.imaging.decode import ImageDecodeError, read_image_file
 from core.model.abstention import NOT_A_CHEST_XRAY
 from core.model.bundle import DEFAULT_MODEL_DIR, ModelLoadError
 from core.serving.classifier import Analysis, Classifier
-from core.serving.saliency import METHODS, SaliencyExplainer, overlay
+from core.serving.saliency import GRADCAM, METHODS, overlay
 
 
 def analysis_json(file: str, analysis: Analysis) -> dict:
@@ -33,13 +33,12 @@ def write_overlay(path: Path, pixels, cam) -> None:
     cv2.imwrite(str(path), cv2.cvtColor(overlay(pixels, cam), cv2.COLOR_RGB2BGR))
 
 
-def predict_file(classifier: Classifier, file: str, cam_dir: Path | None, method: str,
-                 explainer: SaliencyExplainer | None) -> dict:
+def predict_file(classifier: Classifier, file: str, cam_dir: Path | None, method: str) -> dict:
     decoded = read_image_file(file)
     analysis = classifier.analyse(decoded.pixels)
     result = analysis_json(file, analysis)
     if cam_dir is not None:
-        cam = analysis.cam if explainer is None else explainer.explain(classifier.model_input(decoded.pixels), analysis.top, method)
+        cam = classifier.explainer.explain(classifier.model_input(decoded.pixels), analysis.top, method)
         result["cam"] = str(cam_dir / f"{Path(file).stem}_{method}.png")
         write_overlay(Path(result["cam"]), decoded.pixels, cam)
     return result
@@ -50,18 +49,17 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("files", nargs="+", metavar="FILE")
     parser.add_argument("--model", default=str(DEFAULT_MODEL_DIR), help="model folder (default: models/default)")
     parser.add_argument("--cam", type=Path, metavar="OUT_DIR", help="write a heatmap overlay PNG per file here")
-    parser.add_argument("--method", choices=list(METHODS), default="gradcam")
+    parser.add_argument("--method", choices=list(METHODS), default=GRADCAM)
     args = parser.parse_args(argv)
     try:
         classifier = Classifier.from_dir(args.model)
     except ModelLoadError as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
-    explainer = SaliencyExplainer(classifier.model, classifier.cam_layer) if args.cam and args.method != "gradcam" else None
     failed = False
     for file in args.files:
         try:
-            result = predict_file(classifier, file, args.cam, args.method, explainer)
+            result = predict_file(classifier, file, args.cam, args.method)
         except ImageDecodeError as err:
             result, failed = {"file": file, "error": str(err)}, True
         except OSError as err:

@@ -43,11 +43,11 @@ def main(argv: list[str] | None = None) -> int:
     except (DatasetError, WeightsUnavailableError) as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
-    cv = card["cross_validation"]
+    cv = card.cross_validation
     print(f"wrote {args.out}: grouped CV accuracy {cv['accuracy']['mean']:.3f} ± {cv['accuracy']['std']:.3f}, "
           f"macro-F1 {cv['macro_f1']['mean']:.3f} ± {cv['macro_f1']['std']:.3f}")
-    loso = card["validation"].get("leave_one_source_out")
-    if loso:
+    if card.loso_accuracy is not None:
+        loso = card.validation["leave_one_source_out"]
         h = loso["headline"]
         print(f"leave one source out: accuracy {loso['accuracy']:.3f}; adult non-COVID-19 called COVID-19 "
               f"{h['adult_non_covid19_called_covid19']:.1%}; COVID-19 recall {h['covid19_recall']:.1%}")

@@ -16,7 +16,6 @@ from core.data.labelled import LabelledFiles
 from core.evaluation.intervals import wilson_interval
 from core.evaluation.metrics import classification_summary
 from core.model import abstention
-from core.model.bundle import training_hashes
 from core.serving.classifier import Classifier
 
 BATCH_SIZE = 16
@@ -36,7 +35,7 @@ def evaluate_images(classifier: Classifier, files: LabelledFiles,
     whether it is one of the model's training files).
 
     Each image is shrunk to the model's input as soon as it is decoded and its pixels are dropped."""
-    trained_on = training_hashes(classifier.card)
+    trained_on = classifier.card.training_hashes
     read, inputs, analyses, unreadable = [], [], [], []
     for done, image in enumerate(files, start=1):
         if image.pixels is None:

@@ -24,8 +24,9 @@ from sklearn.metrics import (
 from core.classes import CLASS_NAMES, DISPLAY_NAMES, LABEL_NAMES, PNEUMONIA_UNSPECIFIED, display_name
 from core.evaluation import by_source
 from core.evaluation.metrics import expected_calibration_error
-from core.model.bundle import CARD_FILE, MODEL_FILE, PREDICTIONS_FILE, read_json
+from core.model import card as model_card
 from core.model.calibration import apply_temperature
+from core.model.card import MODEL_FILE, ModelCard, read_card
 
 LABELS = list(range(len(CLASS_NAMES)))  # the model's classes
 ALL_LABELS = list(range(len(LABEL_NAMES)))  # every training label: the classes, then the coarse labels
@@ -77,17 +78,17 @@ def _stored(rows: list[dict], probabilities: str) -> Predictions:
     )
 
 
-def read_predictions(model_dir: str | Path) -> Predictions:
+def read_predictions(model_dir: str | Path, card: ModelCard) -> Predictions:
     """A model's out-of-fold validation predictions (raw softmax, not temperature-scaled) of the images with a class
     label: an image with a coarse label (pneumonia of unknown type) has no single right class."""
-    return _stored([r for r in read_json(model_dir, PREDICTIONS_FILE) if r["true"] in CLASS_NAMES], "probabilities")
+    return _stored([r for r in model_card.read_predictions(model_dir, card) if r["true"] in CLASS_NAMES], "probabilities")
 
 
-def read_source_predictions(model_dir: str | Path, left_out: bool = False) -> Predictions | None:
+def read_source_predictions(model_dir: str | Path, card: ModelCard, left_out: bool = False) -> Predictions | None:
     """Every validation image, coarse labels included, with its source: the grouped-CV out-of-fold probabilities, or
     (left_out) those of the model that never saw the image's source. None when the file does not record them."""
     key = "left_out_probabilities" if left_out else "probabilities"
-    rows = read_json(model_dir, PREDICTIONS_FILE)
+    rows = model_card.read_predictions(model_dir, card)
     return _stored(rows, key) if rows and all("source" in r and key in r for r in rows) else None
 
 
@@ -215,29 +216,24 @@ def count_parameters(model_file: str | Path) -> int:
     return int(sum(sizes))
 
 
-def loso_accuracy(card: dict) -> float | None:
-    """Accuracy on images of sources left out of training (each predicted by a model that never saw its source)."""
-    return card.get("validation", {}).get("leave_one_source_out", {}).get("accuracy")
-
-
 def model_comparison(model_dirs: list[Path]) -> pd.DataFrame:
     """One row per model folder: training images, cross-validated figures (mean and std over folds), accuracy on
     sources left out, calibration and size."""
     rows = []
     for directory in model_dirs:
-        card = read_json(directory, CARD_FILE)
-        cv, calibration = card.get("cross_validation", {}), card.get("calibration", {})
+        card = read_card(directory)
         model_file = directory / MODEL_FILE
         rows.append({
             "Model": directory.name,
-            "Backbone": card.get("backbone"),
-            "Input (px)": card.get("input_size"),
-            "Training images": card.get("training_data", {}).get("n"),
-            LOSO_ACCURACY: loso_accuracy(card),
-            **{f"{label} {stat}": cv.get(key, {}).get(stat) for key, label in CV_FIGURES.items() for stat in ("mean", "std")},
-            "ECE before": calibration.get("ece_before"),
-            "ECE after": calibration.get("ece_after"),
-            "Parameters": card.get("parameters") or (count_parameters(model_file) if model_file.is_file() else None),
+            "Backbone": card.backbone,
+            "Input (px)": card.input_size,
+            "Training images": card.training_data["n"],
+            LOSO_ACCURACY: card.loso_accuracy,
+            **{f"{label} {stat}": card.cross_validation.get(key, {}).get(stat) for key, label in CV_FIGURES.items()
+               for stat in ("mean", "std")},
+            "ECE before": card.calibration.ece_before,
+            "ECE after": card.calibration.ece_after,
+            "Parameters": count_parameters(model_file) if model_file.is_file() else None,
             "Size (MB)": model_file.stat().st_size / 1e6 if model_file.is_file() else None,
         })
     return pd.DataFrame(rows)
@@ -266,7 +262,7 @@ def _counts(counts: dict[str, int], names: dict[str, str] | None = None) -> str:
 
 
 def populations_table(by_source: dict[str, dict]) -> pd.DataFrame:
-    """One row per training source: images, labels and age groups (card["training_data"]["by_source"])."""
+    """One row per training source: images, labels and age groups (ModelCard.training_data["by_source"])."""
     label_names = dict(zip(LABEL_NAMES, LABEL_DISPLAY))
     return pd.DataFrame({"Source": list(by_source), "Images": [s["n"] for s in by_source.values()],
                          "Labels": [_counts(s.get("labels", {}), label_names) for s in by_source.values()],

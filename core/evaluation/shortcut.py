@@ -3,6 +3,7 @@
 The central region is the box that holds the lung fields in a frontal film (15 %-85 % across, 10 %-90 % down);
 a map spread evenly over the image puts CENTRAL_AREA of its mass there.
 """
+import cv2
 import keras
 import numpy as np
 from tf_keras_vis.gradcam import Gradcam
@@ -15,6 +16,7 @@ CENTRE_X, CENTRE_Y = (0.15, 0.85), (0.10, 0.90)
 CENTRAL_AREA = (CENTRE_X[1] - CENTRE_X[0]) * (CENTRE_Y[1] - CENTRE_Y[0])
 LUNG_SHARE_FLOOR = 0.5  # one image's map with less of its mass in the lung box looked mostly elsewhere
 OUTSIDE_WARNING = "The network looked mostly outside the lungs: read this result with care."
+JUDGED_PX = 224  # a coarse map (7 x 7) is judged as the overlay draws it: stretched bilinearly over this many pixels
 
 
 def central_mass(cam: np.ndarray) -> float:
@@ -26,6 +28,7 @@ def central_mass(cam: np.ndarray) -> float:
 
 def looked_outside_lungs(cam: np.ndarray) -> bool:
     """True when most of one image's map lies outside the lung box, or its peak does (a border, marker or label)."""
+    cam = cv2.resize(cam.astype(np.float32), (JUDGED_PX, JUDGED_PX), interpolation=cv2.INTER_LINEAR)
     height, width = cam.shape
     row, column = np.unravel_index(np.argmax(cam), cam.shape)
     peak_inside = CENTRE_Y[0] <= row / height < CENTRE_Y[1] and CENTRE_X[0] <= column / width < CENTRE_X[1]

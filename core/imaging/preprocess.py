@@ -18,11 +18,17 @@ def normalise_intensity(pixels: np.ndarray, method: str) -> np.ndarray:
     return pixels
 
 
+def resize_for_model(pixels: np.ndarray, size: int) -> np.ndarray:
+    """A uint8 (H, W) greyscale image resized to (size, size) as the network reads it; resizing the result again to
+    (size, size) changes nothing, so to_model_input gives the same input from either."""
+    return cv2.resize(pixels, (size, size), interpolation=cv2.INTER_AREA)
+
+
 def to_model_input(pixels: np.ndarray, size: int, intensity: str = NO_NORMALISATION) -> np.ndarray:
     """Resize a uint8 (H, W) greyscale image to (size, size, 3) float32 in 0-255, then normalise its intensity.
 
     The aspect ratio is not kept: X-rays are near-square and the training data was treated the same way.
     Normalisation to the backbone's range happens inside the saved model; the intensity method is the model card's.
     """
-    resized = normalise_intensity(cv2.resize(pixels, (size, size), interpolation=cv2.INTER_AREA), intensity)
+    resized = normalise_intensity(resize_for_model(pixels, size), intensity)
     return np.repeat(resized[:, :, None], 3, axis=2).astype(np.float32)

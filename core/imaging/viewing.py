@@ -1,4 +1,6 @@
 """Display aids for reading an X-ray on screen: CLAHE, invert, DICOM window presets. The model never sees these."""
+from dataclasses import replace
+
 import cv2
 import numpy as np
 
@@ -19,6 +21,13 @@ def fit_for_display(pixels: np.ndarray, max_side: int = DISPLAY_MAX_SIDE) -> np.
     if scale >= 1:
         return pixels
     return cv2.resize(pixels, (round(width * scale), round(height * scale)), interpolation=cv2.INTER_AREA)
+
+
+def display_copy(decoded: DecodedImage) -> DecodedImage:
+    """The image at display size (its pixels and DICOM values through fit_for_display), with the original's name,
+    format, metadata and window: everything the on-screen aids use, in a few MB whatever the file's size."""
+    values = None if decoded.dicom_values is None else fit_for_display(decoded.dicom_values)
+    return replace(decoded, pixels=fit_for_display(decoded.pixels), dicom_values=values)
 
 
 def enhance_contrast(pixels: np.ndarray, clip_limit: float = 2.0, tiles: int = 8) -> np.ndarray:

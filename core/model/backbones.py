@@ -1,4 +1,8 @@
 """Network architectures: ImageNet transfer backbones and a small CNN from scratch, all taking raw 0-255 pixels."""
+import os
+import re
+from pathlib import Path
+
 import keras
 import numpy as np
 from keras import layers
@@ -14,6 +18,7 @@ FEATURE_LAYERS = {
     "small_cnn": ("last_conv",),
 }
 FEATURES_NAME = "features"  # the concatenated pooled features: the penultimate layer
+HEAD_NAME = "probabilities"  # the softmax layer; its kernel and bias give the logits that Grad-CAM explains
 
 
 class WeightsUnavailableError(RuntimeError):
@@ -30,9 +35,13 @@ def _imagenet_trunk(backbone: str, pixels: keras.KerasTensor, weights: str | Non
         application = keras.applications.ResNet50
     try:
         return application(include_top=False, weights=weights, input_tensor=x, input_shape=shape)
-    except Exception as err:  # Keras raises a bare Exception when the download fails
+    except Exception as err:  # Keras raises a bare Exception, naming the URL, when the download fails
+        cache = Path(os.environ.get("KERAS_HOME") or Path.home() / ".keras").expanduser() / "models"
+        wanted = re.search(r"[^/\s]+\.h5", str(err))
         raise WeightsUnavailableError(
-            f"ImageNet weights for {backbone} are not in the Keras cache ($KERAS_HOME/models) and could not be downloaded ({err})"
+            f"ImageNet weights for {backbone} are not in the Keras cache and could not be downloaded ({err}). "
+            f"Put {wanted.group(0) if wanted else 'the weights file'} in {cache} (the Keras cache: $KERAS_HOME/models), "
+            "or connect to the internet"
         ) from None
 
 
@@ -76,7 +85,7 @@ def build_head(num_features: int, num_classes: int, feature_sample: np.ndarray |
         x = layers.Normalization(mean=mean.tolist(), variance=variance.tolist(), name="standardise")(x)
     x = layers.Dropout(dropout, name="head_dropout")(x)
     probabilities = layers.Dense(num_classes, activation="softmax", kernel_regularizer=keras.regularizers.L2(l2),
-                                 name="probabilities")(x)
+                                 name=HEAD_NAME)(x)
     return keras.Model(features, probabilities, name="head")
 
 

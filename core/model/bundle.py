@@ -1,80 +1,80 @@
-"""Saved models on disk: models/<name>/model.keras beside its model_card.json, checked by SHA-256 on load."""
-import json
-from dataclasses import dataclass
+"""A model folder as one object: model.keras, its card, the not-a-chest-X-ray data, the validation predictions and
+the training history, each saved and loaded here and checked against the SHA-256 its card records.
+
+    models/<name>/model.keras  model_card.json  ood.npz  validation_predictions.json  history.json
+
+The card alone, without TensorFlow, is core/model/card.py.
+"""
+import hashlib
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import keras
 
 from core.hashing import sha256_of
+from core.model.backbones import CAM_LAYER
+from core.model.card import (
+    HISTORY_FILE,
+    MODEL_FILE,
+    OOD_FILE,
+    PREDICTIONS_FILE,
+    RETRAIN,
+    ModelCard,
+    ModelLoadError,
+    checked_bytes,
+    read_card,
+    read_history,
+    read_predictions,
+    write_card,
+    write_json,
+)
+from core.model.ood import OodDetector
 from core.paths import DEFAULT_MODEL_DIR
 
-MODEL_FILE, CARD_FILE = "model.keras", "model_card.json"
-HISTORY_FILE, PREDICTIONS_FILE = "history.json", "validation_predictions.json"
 
-
-class ModelLoadError(RuntimeError):
-    """A model folder that cannot be used: missing files, or a model that differs from its card."""
-
-
-@dataclass
-class LoadedModel:
-    model: keras.Model
-    card: dict
+@dataclass(frozen=True, eq=False)
+class ModelBundle:
     directory: Path
+    card: ModelCard
+    model: keras.Model  # pixels (0-255, 3 channels) to probabilities
+    ood: OodDetector
 
     @property
     def name(self) -> str:
         return self.directory.name
 
+    def predictions(self) -> list[dict]:
+        return read_predictions(self.directory, self.card)
 
-def read_json(directory: str | Path, file_name: str) -> dict | list:
-    return json.loads((Path(directory) / file_name).read_text())
-
-
-def write_json(directory: Path, file_name: str, data: dict | list) -> None:
-    (directory / file_name).write_text(json.dumps(data, indent=2) + "\n")
+    def history(self) -> dict:
+        return read_history(self.directory, self.card)
 
 
-def save_model(model: keras.Model, directory: Path, card: dict) -> dict:
-    """Write model.keras and a card that records its SHA-256; returns the card as written."""
+def load_bundle(directory: str | Path = DEFAULT_MODEL_DIR) -> ModelBundle:
+    """Load a model folder, refusing a card that breaks the contract (core/model/card.py) and any file whose SHA-256
+    differs from the card's."""
+    directory = Path(directory)
+    card = read_card(directory)
+    if card.backbone not in CAM_LAYER:
+        raise ModelLoadError(f"{directory}: unknown backbone {card.backbone!r} (known: {', '.join(CAM_LAYER)}); {RETRAIN}")
+    for file_name, sha256 in ((PREDICTIONS_FILE, card.predictions_sha256), (HISTORY_FILE, card.history_sha256),
+                              (MODEL_FILE, card.model_sha256)):
+        checked_bytes(directory, file_name, sha256)
+    ood = OodDetector.from_bytes(checked_bytes(directory, OOD_FILE, card.ood.sha256))
+    return ModelBundle(directory, card, keras.saving.load_model(directory / MODEL_FILE, compile=False), ood)
+
+
+def save_bundle(directory: Path, model: keras.Model, card: ModelCard, ood: OodDetector, predictions: list[dict],
+                history: dict) -> ModelCard:
+    """Write every file of a model folder and a card that records their SHA-256; returns the card as read back, so a
+    card that breaks the contract fails here rather than when the model is first used."""
     directory.mkdir(parents=True, exist_ok=True)
     model.save(directory / MODEL_FILE)
-    card = {**card, "model_sha256": sha256_of(directory / MODEL_FILE)}
-    write_json(directory, CARD_FILE, card)
-    return card
-
-
-def load_model(directory: str | Path = DEFAULT_MODEL_DIR) -> LoadedModel:
-    """Load a model folder, refusing a model.keras whose hash differs from its card."""
-    directory = Path(directory)
-    model_path, card_path = directory / MODEL_FILE, directory / CARD_FILE
-    for path in (model_path, card_path):
-        if not path.is_file():
-            raise ModelLoadError(f"{directory}: missing {path.name}; train one with `python -m core.cli.train`")
-    try:
-        card = json.loads(card_path.read_text())
-    except json.JSONDecodeError as err:
-        raise ModelLoadError(f"{card_path}: not valid JSON ({err})") from None
-    actual = sha256_of(model_path)
-    if actual != card.get("model_sha256"):
-        raise ModelLoadError(
-            f"{model_path}: SHA-256 {actual[:12]}… differs from the model card's {str(card.get('model_sha256'))[:12]}…; "
-            "the file was changed or corrupted, so it is refused"
-        )
-    return LoadedModel(keras.saving.load_model(model_path, compile=False), card, directory)
-
-
-def list_model_dirs(root: str | Path = DEFAULT_MODEL_DIR.parent) -> list[Path]:
-    """Model folders under models/, the default first."""
-    found = sorted(p.parent for p in Path(root).glob(f"*/{CARD_FILE}"))
-    return sorted(found, key=lambda p: (p.name != "default", p.name))
-
-
-def model_identity(card: dict) -> str:
-    """Which model gave a result: its name, training date and the start of its weights' SHA-256."""
-    return f"{card.get('name', '?')}, trained {card.get('trained_at', '?')}, SHA-256 {card.get('model_sha256', '?')[:12]}"
-
-
-def training_hashes(card: dict) -> frozenset[str]:
-    """SHA-256 of every file the model was trained on (empty when the card does not list them)."""
-    return frozenset(entry["sha256"] for entry in card.get("training_files", []))
+    ood_bytes = ood.to_bytes()
+    (directory / OOD_FILE).write_bytes(ood_bytes)
+    write_json(directory / PREDICTIONS_FILE, predictions)
+    write_json(directory / HISTORY_FILE, history)
+    card = replace(card, model_sha256=sha256_of(directory / MODEL_FILE), predictions_sha256=sha256_of(directory / PREDICTIONS_FILE),
+                   history_sha256=sha256_of(directory / HISTORY_FILE), ood=replace(card.ood, sha256=hashlib.sha256(ood_bytes).hexdigest()))
+    write_card(directory, card)
+    return read_card(directory)

@@ -4,16 +4,11 @@ The score is the mean cosine distance to the k nearest training images. Chest X-
 together in ImageNet feature space; photos, text, noise and flat fields sit far away. The threshold is set on
 held-out folds (each image scored against the other folds only).
 """
-import hashlib
 import io
 from dataclasses import dataclass
-from pathlib import Path
 
 import numpy as np
 
-from core.model.bundle import ModelLoadError
-
-OOD_FILE = "ood.npz"
 NEIGHBOURS = 5
 OOD_QUANTILE = 0.99  # the threshold accepts this share of held-out chest X-rays
 
@@ -48,14 +43,8 @@ class OodDetector:
         return buffer.getvalue()
 
     @classmethod
-    def load(cls, directory: Path, card: dict) -> "OodDetector":
-        """Load ood.npz, checked against the SHA-256 in the card."""
-        path = Path(directory) / OOD_FILE
-        if not path.is_file():
-            raise ModelLoadError(f"{directory}: missing {OOD_FILE}; retrain with `python -m core.cli.train`")
-        data = path.read_bytes()
-        if hashlib.sha256(data).hexdigest() != card["ood"]["sha256"]:
-            raise ModelLoadError(f"{path}: SHA-256 differs from the model card; refusing it")
+    def from_bytes(cls, data: bytes) -> "OodDetector":
+        """The detector that to_bytes wrote (the bundle checks the bytes against the card first)."""
         arrays = np.load(io.BytesIO(data))
         return cls(arrays["reference"].astype(np.float32), float(arrays["threshold"]))
 

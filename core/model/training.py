@@ -11,7 +11,6 @@ small_cnn is trained end to end from scratch.
 """
 import argparse
 import datetime
-import hashlib
 import shlex
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -41,7 +40,8 @@ from core.model.backbones import (
     build_feature_extractor,
     build_head,
 )
-from core.model.bundle import HISTORY_FILE, PREDICTIONS_FILE, save_model, write_json
+from core.model.bundle import save_bundle
+from core.model.card import CARD_VERSION, Calibration, ModelCard, OodSummary
 
 DEFAULT_IMG_SIZE = {"mobilenet_v2": 224, "resnet50": 224, "small_cnn": 96}
 DEFAULT_EPOCHS = {"mobilenet_v2": 40, "resnet50": 40, "small_cnn": 30}
@@ -292,45 +292,48 @@ def validation_by_source(samples: list[Sample], labels: np.ndarray, oof: np.ndar
 
 def build_card(args: argparse.Namespace, samples: list[Sample], labels: np.ndarray, oof: np.ndarray,
                fold_of: np.ndarray, temperature: float, operating_point: dict, ood_summary: dict,
-               probe: dict | None, shortcut_summary: dict, validation: dict, recipe: Recipe) -> dict:
+               probe: dict | None, shortcut_summary: dict, validation: dict, recipe: Recipe) -> ModelCard:
+    """The card of a model about to be saved (save_bundle adds the SHA-256 of its files)."""
     exact = labels < N_CLASSES
-    return {
-        "name": Path(args.out).name,
-        "backbone": args.backbone,
-        "classes": [{"name": c.name, "display": c.display} for c in CLASSES],
-        "input_size": args.img_size,
-        "input": "0-255 greyscale pixels resized to a square, intensity-normalised as `intensity` says, replicated to 3 "
-                 "channels; scaling to the backbone's range is inside the model",
-        "intensity": recipe.intensity,
-        "training_data": {
+    return ModelCard(
+        card_version=CARD_VERSION,
+        name=Path(args.out).name,
+        backbone=args.backbone,
+        classes=CLASSES,
+        input_size=args.img_size,
+        input="0-255 greyscale pixels resized to a square, intensity-normalised as `intensity` says, replicated to 3 "
+              "channels; scaling to the backbone's range is inside the model",
+        intensity=recipe.intensity,
+        training_data={
             "source": str(Path(args.data_dir)),
             "n": len(samples),
             "counts": {name: int((labels == i).sum()) for i, name in enumerate(LABEL_NAMES) if np.any(labels == i)},
             "by_source": _population(samples),
         },
-        "recipe": recipe.describe(),
-        "cross_validation": {
+        recipe=recipe.describe(),
+        cross_validation={
             "folds": args.folds, "seed": args.seed, "grouped_by": "patient",
             **_cv_figures(labels, oof, fold_of),
             "figures_are": "out-of-fold estimates on the training images (folds grouped by patient), not an independent test set",
         },
-        "validation": validation,
-        "baseline_linear_probe": probe,
-        "shortcut_check": shortcut_summary,
-        "calibration": {
-            "temperature": temperature,
-            "ece_before": classification_summary(labels[exact], oof[exact])["ece"],
-            "ece_after": classification_summary(labels[exact], calibration.apply_temperature(oof[exact], temperature))["ece"],
-        },
-        "threshold": operating_point["threshold"],
-        "ood": ood_summary,
-        "abstention": operating_point,
-        "epochs": args.epochs,
-        "training_command": "python -m core.cli.train " + " ".join(shlex.quote(a) for a in args.argv),
-        "trained_at": datetime.date.today().isoformat(),
-        "versions": {"tensorflow": tf.__version__, "keras": keras.__version__},
-        "training_files": [{"file": s.relative_path, "sha256": s.sha256 or sha256_of(s.path)} for s in samples],
-    }
+        validation=validation,
+        baseline_linear_probe=probe,
+        shortcut_check=shortcut_summary,
+        calibration=Calibration(
+            temperature=temperature,
+            ece_before=classification_summary(labels[exact], oof[exact])["ece"],
+            ece_after=classification_summary(labels[exact], calibration.apply_temperature(oof[exact], temperature))["ece"],
+        ),
+        threshold=operating_point["threshold"],
+        ood=OodSummary(**ood_summary),
+        abstention=operating_point,
+        epochs=args.epochs,
+        training_command="python -m core.cli.train " + " ".join(shlex.quote(a) for a in args.argv),
+        trained_at=datetime.date.today().isoformat(),
+        versions={"tensorflow": tf.__version__, "keras": keras.__version__},
+        training_files=tuple({"file": s.relative_path, "sha256": s.sha256 or sha256_of(s.path)} for s in samples),
+        exhibit=None,
+    )
 
 
 def _population(samples: list[Sample]) -> dict[str, dict]:
@@ -351,7 +354,7 @@ def read_training_set(data_dir: str) -> list[Sample]:
     return [Sample(s.path, s.relative_path, s.label, Path(data_dir).name, s.relative_path, "unknown") for s in scan_dataset(data_dir)]
 
 
-def train(args: argparse.Namespace) -> dict:
+def train(args: argparse.Namespace) -> ModelCard:
     """Cross-validate (grouped by patient) and leave each source out, calibrate, choose the abstention threshold,
     train on everything, and write the folder."""
     samples = read_training_set(args.data_dir)
@@ -376,16 +379,10 @@ def train(args: argparse.Namespace) -> dict:
     calibrated_loso = None if loso is None else (calibration.apply_temperature(loso[0], temperature), loso[1])
     validation = validation_by_source(samples, labels, calibration.apply_temperature(oof, temperature),
                                       ood_summary.pop("held_out_rejected"), calibrated_loso, audit)
-    out = Path(args.out)
-    out.mkdir(parents=True, exist_ok=True)
-    ood_bytes = detector.to_bytes()
-    (out / ood.OOD_FILE).write_bytes(ood_bytes)
-    ood_summary["sha256"] = hashlib.sha256(ood_bytes).hexdigest()
-    card = save_model(model, out, build_card(args, samples, labels, oof, fold_of, temperature, operating_point, ood_summary,
-                                            probe, shortcut_checks, validation, recipe))
-    write_json(out, HISTORY_FILE, {"folds": histories, "final": final_history})
-    write_json(out, PREDICTIONS_FILE, prediction_rows(samples, oof, fold_of, loso))
-    return card
+    card = build_card(args, samples, labels, oof, fold_of, temperature, operating_point, ood_summary, probe,
+                      shortcut_checks, validation, recipe)
+    return save_bundle(Path(args.out), model, card, detector, prediction_rows(samples, oof, fold_of, loso),
+                       {"folds": histories, "final": final_history})
 
 
 def prediction_rows(samples: list[Sample], oof: np.ndarray, fold_of: np.ndarray,

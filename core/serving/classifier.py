@@ -1,8 +1,6 @@
-"""The hot path: one compiled forward pass gives calibrated probabilities, pooled features and a Grad-CAM map.
-
-Grad-CAM here is the textbook rule (channel weights = mean gradient of the class logit over the map), compiled
-with the forward pass so that a prediction and its explanation cost one pass. core/serving/saliency.py offers the
-same and more methods through tf-keras-vis, and the tests check that both agree.
+"""The hot path: one compiled forward pass gives calibrated probabilities, pooled features and the top class's
+Grad-CAM (core/serving/saliency.grad_cam), so that a prediction and its explanation cost one pass. Every other map
+(another class, another layer, Grad-CAM++ or Score-CAM) comes from the classifier's one Explainer.
 """
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -10,14 +8,14 @@ from pathlib import Path
 import keras
 import numpy as np
 import tensorflow as tf
-from scipy.ndimage import zoom
 
 from core.classes import CLASS_NAMES, DISPLAY_NAMES
-from core.imaging.preprocess import NO_NORMALISATION, to_model_input
+from core.imaging.preprocess import to_model_input
 from core.model import abstention, calibration
 from core.model.backbones import CAM_LAYER, FEATURES_NAME
-from core.model.bundle import DEFAULT_MODEL_DIR, LoadedModel, load_model
-from core.model.ood import OodDetector
+from core.model.bundle import ModelBundle, load_bundle
+from core.paths import DEFAULT_MODEL_DIR
+from core.serving.saliency import Explainer, grad_cam
 
 
 @dataclass
@@ -26,8 +24,7 @@ class Analysis:
     probabilities: np.ndarray  # calibrated, registry order, sums to 1
     status: str  # abstention.OK / INCONCLUSIVE / NOT_A_CHEST_XRAY
     ood_score: float  # distance from the training images (higher = stranger)
-    cam: np.ndarray | None = field(default=None, repr=False)  # (size, size) float in [0, 1], for the explained class
-    explained_class: int | None = None
+    cam: np.ndarray | None = field(default=None, repr=False)  # the top class's Grad-CAM in [0, 1], e.g. 7 x 7
 
     @property
     def top(self) -> int:
@@ -45,57 +42,38 @@ class Analysis:
         return {name: float(p) for name, p in zip(CLASS_NAMES, self.probabilities)}
 
 
-def _normalise(cam: tf.Tensor) -> tf.Tensor:
-    low, high = tf.reduce_min(cam), tf.reduce_max(cam)
-    return (cam - low) / (high - low + keras.backend.epsilon())
-
-
-def _linear_upsampling(n: int, size: int) -> tf.Tensor:
-    """(size, n) matrix of scipy's order-1 zoom from n to size points (corner-aligned): the map tf-keras-vis uses."""
-    return tf.constant(zoom(np.eye(n, dtype=np.float32), (size / n, 1), order=1))
-
-
 class Classifier:
     """A loaded model with its compiled inference functions, built once and shared by every session."""
 
-    def __init__(self, loaded: LoadedModel):
-        self.loaded, self.model, self.card = loaded, loaded.model, loaded.card
-        self.input_size: int = self.card["input_size"]
-        self.intensity: str = self.card.get("intensity", NO_NORMALISATION)  # cards before intensity normalisation had none
-        self.temperature: float = self.card.get("calibration", {}).get("temperature", 1.0)
-        self.threshold: float = self.card["threshold"]
-        self.cam_layer: str = CAM_LAYER[self.card["backbone"]]
-        self.ood = OodDetector.load(loaded.directory, self.card)
-        dense = self.model.get_layer("probabilities")
-        self._kernel, self._bias = dense.kernel, dense.bias
-        # conv maps for Grad-CAM, pooled features for the OOD check, and the dense layer's input for the logits
+    def __init__(self, bundle: ModelBundle):
+        self.bundle, self.model, self.card, self.ood = bundle, bundle.model, bundle.card, bundle.ood
+        self.input_size: int = self.card.input_size
+        self.intensity: str = self.card.intensity
+        self.temperature: float = self.card.calibration.temperature
+        self.threshold: float = self.card.threshold
+        self.cam_layer: str = CAM_LAYER[self.card.backbone]
+        self.explainer = Explainer(self.model, self.cam_layer)
+        # conv maps for Grad-CAM, pooled features for the OOD check, and the head's input for the logits
         self._graph = keras.Model(self.model.input, [self.model.get_layer(self.cam_layer).output,
-                                                     self.model.get_layer(FEATURES_NAME).output, dense.input])
-        rows, columns = self.model.get_layer(self.cam_layer).output.shape[1:3]
-        self._upsample_rows = _linear_upsampling(rows, self.input_size)
-        self._upsample_columns = tf.transpose(_linear_upsampling(columns, self.input_size))
+                                                     self.model.get_layer(FEATURES_NAME).output, self.explainer.head.input])
         self._analyse = tf.function(self._forward_with_cam, reduce_retracing=True)
         self._batch = tf.function(self._forward, reduce_retracing=True)
 
     @classmethod
     def from_dir(cls, directory: str | Path = DEFAULT_MODEL_DIR) -> "Classifier":
-        return cls(load_model(directory))
+        return cls(load_bundle(directory))
 
     def _forward(self, x: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:
         _, features, head_input = self._graph(x, training=False)
-        return tf.matmul(head_input, self._kernel) + self._bias, features
+        return self.explainer.logits(head_input), features
 
-    def _forward_with_cam(self, x: tf.Tensor, class_index: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor, tf.Tensor]:
+    def _forward_with_cam(self, x: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor, tf.Tensor]:
         with tf.GradientTape() as tape:
-            tape.watch(x)  # records the forward pass so the gradient can reach the conv maps
+            tape.watch(x)  # records the whole pass, so the gradient reaches frozen layers' maps
             maps, features, head_input = self._graph(x, training=False)
-            logits = tf.matmul(head_input, self._kernel) + self._bias
-            target = tf.where(class_index < 0, tf.argmax(logits[0], output_type=tf.int32), class_index)
-            score = logits[0, target]
-        weights = tf.reduce_mean(tape.gradient(score, maps), axis=(1, 2), keepdims=True)
-        cam = tf.nn.relu(tf.reduce_sum(maps * weights, axis=-1))[0]
-        cam = self._upsample_rows @ cam @ self._upsample_columns  # corner-aligned bilinear, as tf-keras-vis does
-        return logits[0], features[0], _normalise(cam)
+            logits = self.explainer.logits(head_input)
+            score = tf.reduce_max(logits[0])  # the top class's logit
+        return logits[0], features[0], grad_cam(maps, tape.gradient(score, maps))[0]
 
     def _decide(self, logits: np.ndarray, features: np.ndarray, threshold: float | None) -> tuple[np.ndarray, str, float]:
         probabilities = calibration.apply_temperature(tf.nn.softmax(logits).numpy(), self.temperature)
@@ -107,14 +85,16 @@ class Classifier:
     def model_input(self, pixels: np.ndarray) -> np.ndarray:
         return to_model_input(pixels, self.input_size, self.intensity)
 
-    def analyse(self, pixels: np.ndarray, explain_class: int | None = None, threshold: float | None = None) -> Analysis:
-        """Probabilities, status and Grad-CAM (of explain_class, default the top class) for one greyscale image."""
-        x = self.model_input(pixels)[None]
-        target = tf.constant(-1 if explain_class is None else explain_class, dtype=tf.int32)
-        logits, features, cam = self._analyse(tf.constant(x), target)
-        probabilities, status, ood_score = self._decide(logits.numpy(), features.numpy(), threshold)
-        explained = int(np.argmax(logits)) if explain_class is None else explain_class
-        return Analysis(probabilities, status, ood_score, cam.numpy(), explained)
+    def warm_up(self) -> None:
+        """Trace and compile the hot path and the explainer's Grad-CAM on a blank image (about 3.5 s on 2 cores), so
+        that neither the first upload nor the first other class explained pays for it."""
+        blank = np.full((self.input_size, self.input_size), 128, dtype=np.uint8)
+        self.explainer.explain(self.model_input(blank), self.analyse(blank).top)
+
+    def analyse(self, pixels: np.ndarray, threshold: float | None = None) -> Analysis:
+        """Probabilities, status and the top class's Grad-CAM for one greyscale image."""
+        logits, features, cam = self._analyse(tf.constant(self.model_input(pixels)[None]))
+        return Analysis(*self._decide(logits.numpy(), features.numpy(), threshold), cam.numpy())
 
     def classify_inputs(self, x: np.ndarray, threshold: float | None = None) -> list[Analysis]:
         """Probabilities and status for a batch of model inputs (N, size, size, 3), without CAMs."""

@@ -1,15 +1,22 @@
-"""One uploaded file's analysis, kept threshold-free so that moving the threshold never re-runs the network."""
+"""One uploaded file's analysis, kept threshold-free so that moving the threshold never re-runs the network.
+
+A Diagnosis keeps what the Diagnose page needs, not the file: a display-size copy of the image (with its DICOM
+values at that size, for re-windowing), a copy at the network's input size for the maps asked for later, the
+probabilities and the maps. A 48 MB DICOM keeps about 5 MB.
+"""
 import hashlib
 from dataclasses import dataclass, field
 
 import numpy as np
 
 from core.imaging.decode import DecodedImage, decode_image
+from core.imaging.preprocess import resize_for_model
+from core.imaging.viewing import display_copy
 from core.model.abstention import NOT_A_CHEST_XRAY, decide_status
 from core.serving.classifier import Classifier
-from core.serving.saliency import SaliencyExplainer
+from core.serving.saliency import GRADCAM
 
-GRADCAM = "gradcam"  # the method core.serving.classifier computes in the same pass as the prediction
+MAX_KEPT = 30  # analyses one session keeps on the Diagnose page; the oldest goes first
 
 
 def upload_key(name: str, data: bytes) -> str:
@@ -20,9 +27,10 @@ def upload_key(name: str, data: bytes) -> str:
 @dataclass(eq=False)
 class Diagnosis:
     key: str
-    decoded: DecodedImage
+    decoded: DecodedImage  # display-size copy (viewing.display_copy): the original's name, format and metadata
     probabilities: np.ndarray  # calibrated, registry order
     is_chest_xray: bool
+    model_pixels: np.ndarray = field(repr=False)  # uint8 (input_size, input_size): what the network's input came from
     maps: dict[tuple[str, int], np.ndarray] = field(default_factory=dict, repr=False)  # (method, class) -> [0, 1]
 
     @property
@@ -35,24 +43,21 @@ class Diagnosis:
     def has_map(self, method: str, class_index: int) -> bool:
         return (method, class_index) in self.maps
 
-    def saliency_map(self, classifier: Classifier, method: str, class_index: int,
-                     explainer: SaliencyExplainer | None = None) -> np.ndarray:
-        """Where the network found evidence for class_index; computed once per (method, class), then reused."""
+    def saliency_map(self, classifier: Classifier, method: str, class_index: int) -> np.ndarray:
+        """Where the network found evidence for class_index (the classifier's Explainer, without a new prediction);
+        computed once per (method, class), then reused."""
         if not self.has_map(method, class_index):
-            if method == GRADCAM:
-                cam = classifier.analyse(self.decoded.pixels, explain_class=class_index).cam
-            elif explainer is None:
-                raise ValueError(f"{method} needs a SaliencyExplainer")
-            else:
-                cam = explainer.explain(classifier.model_input(self.decoded.pixels), class_index, method)
-            self.maps[method, class_index] = cam
+            self.maps[method, class_index] = classifier.explainer.explain(classifier.model_input(self.model_pixels), class_index, method)
         return self.maps[method, class_index]
 
 
 def diagnose(classifier: Classifier, name: str, data: bytes) -> Diagnosis:
-    """Decode in memory (ImageDecodeError on bad input) and run the hot path: probabilities, OOD check, Grad-CAM."""
+    """Decode in memory (ImageDecodeError on bad input) and run the hot path: probabilities, OOD check, Grad-CAM.
+    The full-size decoded image is let go on return."""
     decoded = decode_image(data, name)
-    analysis = classifier.analyse(decoded.pixels)
-    diagnosis = Diagnosis(upload_key(name, data), decoded, analysis.probabilities, analysis.status != NOT_A_CHEST_XRAY)
-    diagnosis.maps[GRADCAM, analysis.explained_class] = analysis.cam
+    model_pixels = resize_for_model(decoded.pixels, classifier.input_size)
+    analysis = classifier.analyse(model_pixels)  # the same input as from decoded.pixels (resize_for_model)
+    diagnosis = Diagnosis(upload_key(name, data), display_copy(decoded), analysis.probabilities,
+                          analysis.status != NOT_A_CHEST_XRAY, model_pixels)
+    diagnosis.maps[GRADCAM, analysis.top] = analysis.cam
     return diagnosis

@@ -6,7 +6,7 @@ import pandas as pd
 
 from core.classes import CLASS_NAMES, DISPLAY_NAMES, display_name
 from core.model.abstention import NOT_A_CHEST_XRAY, STATUS_TEXT
-from core.model.bundle import model_identity
+from core.model.card import ModelCard
 from core.serving.diagnosis import Diagnosis
 from core.serving.probability_text import probability_text
 
@@ -34,9 +34,9 @@ def evaluation_table(rows: list[dict]) -> pd.DataFrame:
                           **{d: probability_text(r[f"p_{n}"]) for n, d in zip(CLASS_NAMES, DISPLAY_NAMES)}} for r in rows])
 
 
-def with_provenance(table: pd.DataFrame, card: dict, threshold: float, created: datetime) -> pd.DataFrame:
+def with_provenance(table: pd.DataFrame, card: ModelCard, threshold: float, created: datetime) -> pd.DataFrame:
     """The table with the model, the decision threshold and the time (UTC) that produced it, on every row."""
-    return table.assign(Model=model_identity(card), Threshold=f"{threshold:.2f}", Time=created.strftime(TIME_FORMAT))
+    return table.assign(Model=card.identity, Threshold=f"{threshold:.2f}", Time=created.strftime(TIME_FORMAT))
 
 
 def neutralise(cell: object) -> object:

@@ -8,8 +8,8 @@ from fpdf import FPDF
 from PIL import Image
 
 from core.classes import DISPLAY_NAMES
-from core.evaluation.performance import loso_accuracy
 from core.model.abstention import INCONCLUSIVE, NOT_A_CHEST_XRAY, STATUS_TEXT
+from core.model.card import ModelCard
 from core.serving.probability_text import probability_text
 from core.serving.saliency import colour_scale
 
@@ -33,11 +33,10 @@ def decision_text(probabilities: np.ndarray, status: str, threshold: float) -> t
     return DISPLAY_NAMES[top], f"{probability_text(probabilities[top])} probability, at or above the {threshold_text(threshold)} threshold."
 
 
-def limits_text(card: dict) -> str:
+def limits_text(card: ModelCard) -> str:
     """The model's limits in two sentences of plain text: what it learned from, how it does on unseen sources,
     and what it has never seen."""
-    n = card.get("training_data", {}).get("n", "a few hundred")
-    loso = loso_accuracy(card)
+    n, loso = card.training_data["n"], card.loso_accuracy
     measured = (f"on sources left out of its training it was right for {loso:.1%} of films" if loso is not None
                 else "it was not validated on any source left out of its training")
     return (f"It learned from {n} films from public sources and {measured}. It knows four classes only and has not "
@@ -63,7 +62,7 @@ class ReportContent:
     probabilities: np.ndarray  # registry order
     status: str  # core.model.abstention status at `threshold`
     threshold: float
-    model: str  # core.model.bundle.model_identity
+    model: str  # ModelCard.identity
     limits: str  # limits_text
     disclaimer: str
     created: datetime

@@ -6,14 +6,33 @@ at its next step. A JobRegistry keys jobs by what they compute: a second session
 the run in progress, or gets its finished result at once. Nothing here imports streamlit.
 """
 import threading
-from collections.abc import Callable, Hashable
+from collections.abc import Callable, Hashable, Iterator
+from contextlib import contextmanager
 from typing import Any
 
 Report = Callable[[str, int, int], None]  # (what is happening, steps done, steps in all); raises Stopped when asked
+MAX_TRAINING_RUNS = 2  # networks training at once on one server: each takes a CPU core, and a class has many students
+_training_slots = threading.BoundedSemaphore(MAX_TRAINING_RUNS)
 
 
 class Stopped(Exception):
     """Raised inside the work, at its next step, once nobody is waiting for it any more."""
+
+
+class ServerBusy(RuntimeError):
+    """Every training slot on the server is taken."""
+
+
+@contextmanager
+def training_slot() -> Iterator[None]:
+    """Hold one of the server's MAX_TRAINING_RUNS training slots for the block; ServerBusy at once when none is free."""
+    if not _training_slots.acquire(blocking=False):
+        raise ServerBusy(f"The server is already training {MAX_TRAINING_RUNS} networks, as many as it runs at once. "
+                         "Try again when one of them finishes.")
+    try:
+        yield
+    finally:
+        _training_slots.release()
 
 
 class BackgroundJob:

@@ -104,6 +104,42 @@ def convolution_step(
     return window, products, float(products.sum())
 
 
+class PixelArithmetic(NamedTuple):
+    """The sum behind one output pixel: where the kernel stops, the window under it, the products, their sum."""
+    position: WindowPosition
+    window: np.ndarray
+    products: np.ndarray
+    total: float
+
+
+def window_centre(position: WindowPosition, kernel_shape: tuple[int, int], padding: int = 0) -> tuple[int, int]:
+    """The input pixel (row, col) at the centre of a kernel stop's window (the one above and left of it for an even side)."""
+    return position.top - padding + (kernel_shape[0] - 1) // 2, position.left - padding + (kernel_shape[1] - 1) // 2
+
+
+def window_for_pixel(
+    image_shape: tuple[int, int], kernel_shape: tuple[int, int], row: int, col: int, stride: int = 1, padding: int = 0
+) -> WindowPosition:
+    """The kernel stop whose window is centred on input pixel (row, col), or the nearest one when none is."""
+    def nearest(i: int, size: int, k: int) -> int:
+        _check_int("row or column", i, 0)
+        if i >= size:
+            raise ValueError(f"pixel {i} is outside an image of {size} pixels")
+        n = output_size(size, k, stride, padding)
+        return min(max(int(np.floor((i + padding - (k - 1) / 2) / stride + 0.5)), 0), n - 1)
+
+    out_row, out_col = nearest(row, image_shape[0], kernel_shape[0]), nearest(col, image_shape[1], kernel_shape[1])
+    return WindowPosition(out_row, out_col, out_row * stride, out_col * stride)
+
+
+def pixel_arithmetic(image: np.ndarray, kernel: np.ndarray, row: int, col: int, stride: int = 1,
+                     padding: int = 0) -> PixelArithmetic:
+    """Every multiply and add that gives the output pixel centred on input pixel (row, col), as convolve2d computes it."""
+    image, kernel = _check_2d("image", image), _check_2d("kernel", kernel)
+    position = window_for_pixel(image.shape, kernel.shape, row, col, stride, padding)
+    return PixelArithmetic(position, *convolution_step(pad(image, padding), kernel, position.row, position.col, stride))
+
+
 # ----------------------------------------------------------------------------- pooling and flatten
 
 POOL_MODES = ("max", "avg")

@@ -14,11 +14,13 @@ from pathlib import Path
 import cv2
 import keras
 import numpy as np
+import tensorflow as tf
 from sklearn.datasets import load_digits
 from sklearn.metrics import confusion_matrix
 
 from core.classes import CLASSES, DISPLAY_NAMES
 from core.data.folders import DatasetError, Progress, labels_of, load_images, scan_dataset, stratified_holdout
+from core.teaching.background import ServerBusy, training_slot
 
 ACTIVATIONS = ("relu", "tanh", "sigmoid", "elu")  # Keras activation names
 OPTIMIZERS: dict[str, type[keras.optimizers.Optimizer]] = {
@@ -29,6 +31,7 @@ OPTIMIZERS: dict[str, type[keras.optimizers.Optimizer]] = {
 TEST_FRACTION = 0.2  # of all images, never used for training or for the curves
 VALIDATION_FRACTION = 0.2  # of the rest, shown as the validation curve
 MIN_PER_CLASS = 5  # enough for a stratified test and validation split
+PREDICT_BATCH = 256  # images per forward pass when scoring held-out images
 MAX_PAUSE_S = 30 * 60  # a run paused this long (its tab closed, say) stops by itself instead of waiting forever
 
 
@@ -79,18 +82,24 @@ class TrainingConfig:
 
 
 def build_small_cnn(input_shape: tuple[int, ...], num_classes: int, config: TrainingConfig) -> keras.Model:
-    """Conv -> 2x2 max pool per entry of config.filters, then Flatten, Dropout and a softmax Dense layer."""
+    """Conv -> 2x2 max pool per entry of config.filters, then Flatten, Dropout and a softmax Dense layer.
+
+    Every random layer draws from its own seed, derived from config.seed: two runs with the same seed start from the
+    same weights, and no run reseeds the process (several sessions train at once on one server)."""
     if config.activation not in ACTIVATIONS:
         raise ValueError(f"activation must be one of {', '.join(ACTIVATIONS)}, got {config.activation!r}")
+    seeds = iter(np.random.default_rng(config.seed).integers(0, 2**31, size=len(config.filters) + 2).tolist())
     inputs = keras.Input(input_shape, name="image")
     x = inputs
     for i, filters in enumerate(config.filters):
-        x = keras.layers.Conv2D(filters, 3, padding="same", activation=config.activation, name=f"conv{i + 1}")(x)
+        x = keras.layers.Conv2D(filters, 3, padding="same", activation=config.activation, name=f"conv{i + 1}",
+                                kernel_initializer=keras.initializers.GlorotUniform(seed=next(seeds)))(x)
         if x.shape[1] >= 2 and x.shape[2] >= 2:
             x = keras.layers.MaxPooling2D(name=f"pool{i + 1}")(x)
     x = keras.layers.Flatten(name="flatten")(x)
-    x = keras.layers.Dropout(config.dropout, name="dropout")(x)
-    outputs = keras.layers.Dense(num_classes, activation="softmax", name="probabilities")(x)
+    x = keras.layers.Dropout(config.dropout, seed=next(seeds), name="dropout")(x)
+    outputs = keras.layers.Dense(num_classes, activation="softmax", name="probabilities",
+                                 kernel_initializer=keras.initializers.GlorotUniform(seed=next(seeds)))(x)
     return keras.Model(inputs, outputs, name="small_cnn")
 
 
@@ -101,6 +110,11 @@ def make_optimizer(config: TrainingConfig) -> keras.optimizers.Optimizer:
 
 
 History = dict[str, list[float]]
+
+
+def shuffled_batches(x: np.ndarray, y: np.ndarray, batch_size: int, seed: int) -> tf.data.Dataset:
+    """Training batches in an order drawn afresh each epoch from this run's own seed (not the process's)."""
+    return tf.data.Dataset.from_tensor_slices((x, y)).shuffle(len(x), seed=seed, reshuffle_each_iteration=True).batch(batch_size)
 
 
 class LiveProgress(keras.callbacks.Callback):
@@ -162,15 +176,14 @@ def train_live(data: LabelledArrays, config: TrainingConfig, on_epoch: Callable[
     rest, test = stratified_holdout(data.y, TEST_FRACTION, config.seed)
     fit_part, val_part = stratified_holdout(data.y[rest], VALIDATION_FRACTION, config.seed)
     train, val = rest[fit_part], rest[val_part]
-    keras.utils.set_random_seed(config.seed)
     model = build_small_cnn(data.x.shape[1:], len(data.class_names), config)
     model.compile(optimizer=make_optimizer(config), loss="sparse_categorical_crossentropy", metrics=["accuracy"])
     progress = LiveProgress(on_epoch, should_stop)
     start = time.perf_counter()
-    model.fit(data.x[train], data.y[train], batch_size=config.batch_size, epochs=config.epochs,
+    model.fit(shuffled_batches(data.x[train], data.y[train], config.batch_size, config.seed), epochs=config.epochs, shuffle=False,
               validation_data=(data.x[val], data.y[val]), verbose=0, callbacks=[progress])
     seconds = time.perf_counter() - start - progress.held_s
-    predicted = model.predict(data.x[test], batch_size=256, verbose=0).argmax(axis=1)
+    predicted = model.predict(data.x[test], batch_size=PREDICT_BATCH, verbose=0).argmax(axis=1)
     labels = list(range(len(data.class_names)))
     return RunResult(
         data.name, config, progress.history, float(np.mean(predicted == data.y[test])),
@@ -228,7 +241,10 @@ class LiveRun:
 
     def _run(self) -> None:
         try:
-            self.result = train_live(self.data, self.config, self._record, self._should_stop)
+            with training_slot():
+                self.result = train_live(self.data, self.config, self._record, self._should_stop)
+        except ServerBusy as err:
+            self.error = str(err)
         except Exception as err:  # shown on the page instead of dying silently in the thread
             self.error = f"training failed: {type(err).__name__}: {err}"
 

@@ -2,9 +2,10 @@
 validation on the hospitals a model saw against those it never saw. Every figure is read from a card."""
 import pandas as pd
 
-from core.model.bundle import DEFAULT_MODEL_DIR
+from core.model.card import ModelCard
+from core.paths import MODELS_DIR
 
-EXHIBIT_DIR = DEFAULT_MODEL_DIR.parent / "single_source"  # trained on one child hospital and adult COVID-19 films
+EXHIBIT_DIR = MODELS_DIR / "single_source"  # trained on one child hospital and adult COVID-19 films
 ADULT_SAMPLES = ("Adult healthy", "Adult pneumonia", "Adult COVID-19")  # names in core.data.samples
 HEADLINE_FIGURES = {  # card key -> plain words
     "adult_non_covid19_called_covid19": "Adult films without COVID-19 called COVID-19",
@@ -15,20 +16,13 @@ SEEN = "Hospitals it trained on (folds grouped by patient)"
 UNSEEN = "A hospital left out of training"
 
 
-def cross_validated_accuracy(card: dict) -> float:
-    """The mean accuracy over the card's cross-validation folds (test images from the same sources as training)."""
-    return card["cross_validation"]["accuracy"]["mean"]
-
-
-def validation_table(card: dict) -> pd.DataFrame | None:
+def validation_table(card: ModelCard) -> pd.DataFrame | None:
     """The card's headline figures on hospitals seen in training beside those on a hospital left out; None when
     the model was never validated across hospitals."""
-    validation = card.get("validation")
-    if not validation:
+    if card.loso_accuracy is None:
         return None
-    seen = validation["grouped_cv"]["headline"]
-    unseen = validation["leave_one_source_out"]["headline"]
-    rows = [{"Figure": "Accuracy (films whose class is known)", SEEN: cross_validated_accuracy(card),
-             UNSEEN: validation["leave_one_source_out"]["accuracy"]}]
+    seen = card.validation["grouped_cv"]["headline"]
+    unseen = card.validation["leave_one_source_out"]["headline"]
+    rows = [{"Figure": "Accuracy (films whose class is known)", SEEN: card.cv_accuracy, UNSEEN: card.loso_accuracy}]
     rows += [{"Figure": words, SEEN: seen[key], UNSEEN: unseen[key]} for key, words in HEADLINE_FIGURES.items()]
     return pd.DataFrame(rows)

@@ -21,14 +21,16 @@ from core.classes import CLASSES
 from core.data.folders import labels_of, load_images, scan_dataset, stratified_holdout
 from core.evaluation.metrics import classification_summary
 from core.model.backbones import build_feature_extractor
-from core.teaching.background import Report
+from core.teaching.background import Report, training_slot
 from core.teaching.live_training import (
+    PREDICT_BATCH,
     TEST_FRACTION,
     LabelledArrays,
     TrainingConfig,
     build_small_cnn,
     downsample,
     make_optimizer,
+    shuffled_batches,
 )
 
 TRANSFER_SIZE = 224  # MobileNetV2's ImageNet input size
@@ -123,12 +125,12 @@ def transfer_probabilities(images: np.ndarray, labels: np.ndarray, train: np.nda
 def scratch_probabilities(data: LabelledArrays, train: np.ndarray, test: np.ndarray, config: TrainingConfig,
                           report: Report = _ignore) -> np.ndarray:
     """A small CNN trained from random weights on the training images; class probabilities of the test images."""
-    keras.utils.set_random_seed(config.seed)
     model = build_small_cnn(data.x.shape[1:], len(data.class_names), config)
     model.compile(optimizer=make_optimizer(config), loss="sparse_categorical_crossentropy")
     epochs = StepReport(report, f"Step 3 of {STAGES} · training the small CNN from scratch: epoch {{}} of {{}}", config.epochs)
-    model.fit(data.x[train], data.y[train], batch_size=config.batch_size, epochs=config.epochs, verbose=0, callbacks=[epochs])
-    return model.predict(data.x[test], batch_size=256, verbose=0)
+    batches = shuffled_batches(data.x[train], data.y[train], config.batch_size, config.seed)
+    model.fit(batches, epochs=config.epochs, shuffle=False, verbose=0, callbacks=[epochs])
+    return model.predict(data.x[test], batch_size=PREDICT_BATCH, verbose=0)
 
 
 def compare(root: str, scratch_size: int, config: TrainingConfig, report: Report = _ignore) -> Comparison:
@@ -142,14 +144,14 @@ def compare(root: str, scratch_size: int, config: TrainingConfig, report: Report
     images = load_images(samples, TRANSFER_SIZE,
                          lambda done, total: report(f"Step 1 of {STAGES} · reading X-ray {done} of {total}", done, total))
 
-    start = time.perf_counter()
-    transfer = transfer_probabilities(images, labels, train, test, config.seed, report)
-    transfer_seconds = time.perf_counter() - start
-
     small = LabelledArrays("", downsample(images, scratch_size).astype(np.float32), labels, tuple(c.name for c in CLASSES))
-    start = time.perf_counter()
-    scratch = scratch_probabilities(small, train, test, config, report)
-    scratch_seconds = time.perf_counter() - start
+    with training_slot():
+        start = time.perf_counter()
+        transfer = transfer_probabilities(images, labels, train, test, config.seed, report)
+        transfer_seconds = time.perf_counter() - start
+        start = time.perf_counter()
+        scratch = scratch_probabilities(small, train, test, config, report)
+        scratch_seconds = time.perf_counter() - start
 
     majority = np.bincount(labels[train]).argmax()
     return Comparison(len(train), len(test), float(np.mean(labels[test] == majority)), (

@@ -1,0 +1,75 @@
+"""Projector mode for the classroom pages: one switch, kept for the whole session, and the sizes it sets.
+
+Off, the pages are drawn for a laptop; on, for a 1280 × 720 projector: images at least 320 px, grid numbers at
+least 16 px, larger text, and narrower margins and sidebar so that the controls and what they change fit on one screen.
+"""
+from typing import NamedTuple
+
+import plotly.graph_objects as go
+import streamlit as st
+
+PROJECTOR = "projector"  # session_state: True while projector mode is on, on every page of the session
+SWITCH = "projector_switch"  # the toggle's own key; Streamlit forgets a widget's state on pages that do not draw it
+
+
+class Sizes(NamedTuple):
+    image_px: int  # side of an image
+    cell_px: int  # side of one number's cell in a grid
+    grid_font_px: int  # a grid's numbers
+    font_px: int  # chart titles, labels and hover text
+    chart_px: int  # height of a line or bar chart
+
+
+LAPTOP = Sizes(image_px=280, cell_px=42, grid_font_px=16, font_px=14, chart_px=300)
+PROJECTED = Sizes(image_px=320, cell_px=44, grid_font_px=20, font_px=18, chart_px=320)
+
+PROJECTOR_CSS = """
+<style>
+[data-testid="stMainBlockContainer"] { padding: 3.5rem 1.5rem 3rem; max-width: none; }
+[data-testid="stSidebar"] { width: 15rem !important; min-width: 15rem !important; max-width: 15rem !important; }
+[data-testid="stMarkdownContainer"] p, [data-testid="stMarkdownContainer"] li { font-size: 1.15rem; }
+[data-testid="stCaptionContainer"] { font-size: 1rem; }
+[data-testid="stWidgetLabel"] p { font-size: 1.05rem; }
+[data-testid="stTable"] td, [data-testid="stTable"] th { font-size: 1.1rem; }
+h1 { font-size: 2.2rem !important; padding: 0 0 0.25rem !important; }
+h2 { font-size: 1.6rem !important; padding: 0.5rem 0 0.25rem !important; }
+</style>
+"""
+
+
+def projector_on() -> bool:
+    return bool(st.session_state.get(PROJECTOR, False))
+
+
+def current_sizes() -> Sizes:
+    """The sizes to draw with: for a projector while the switch is on, else for a laptop."""
+    return PROJECTED if projector_on() else LAPTOP
+
+
+def sized(fig: go.Figure) -> go.Figure:
+    """A chart with its height and every text (title, axes, legend, facet labels, hover) at the current sizes; Streamlit's
+    theme sets each of these, so a single layout font size would not reach them."""
+    sizes = current_sizes()
+    small = sizes.font_px - 2
+    fig.update_layout(height=sizes.chart_px, title_font_size=sizes.font_px, legend_font_size=small, legend_title_font_size=small,
+                      hoverlabel_font_size=sizes.font_px)
+    fig.update_xaxes(tickfont_size=small, title_font_size=small)
+    fig.update_yaxes(tickfont_size=small, title_font_size=small)
+    fig.update_annotations(font_size=small)
+    return fig
+
+
+def _remember_switch() -> None:
+    st.session_state[PROJECTOR] = st.session_state[SWITCH]
+
+
+def intro_with_switch(caption: str) -> None:
+    """The page's opening caption with the Projector switch beside it; in projector mode, the page restyled."""
+    st.session_state[SWITCH] = projector_on()  # the switch starts as the session left it, whichever page set it
+    left, right = st.columns([5, 1], vertical_alignment="center")
+    left.caption(caption)
+    right.toggle("Projector", key=SWITCH, on_change=_remember_switch,
+                 help="Larger images, numbers and text, laid out so that each section's controls and what they change "
+                      "fit on a 1280 × 720 screen. Stays on for every classroom page.")
+    if projector_on():
+        st.html(PROJECTOR_CSS)

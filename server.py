@@ -1,0 +1,66 @@
+"""The server: `streamlit run server.py` serves app.py, with the default model loaded and warmed as the server starts.
+
+Without it (`streamlit run app.py`) the app works the same, but the first visitor waits for TensorFlow to import and
+the model to load. TensorFlow 2.21's import-time lines ("oneDNN custom operations are on", "Could not find cuda
+drivers") bypass TF_CPP_MIN_LOG_LEVEL; they are kept out of the terminal by muting the process's native stderr for
+the length of that import only.
+"""
+import logging
+import os
+import sys
+import threading
+import time
+from contextlib import asynccontextmanager, contextmanager
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")  # before TensorFlow loads: no C++ notices in the terminal
+
+import streamlit as st  # noqa: E402
+
+WARM_UP_THREAD = "warm-up"
+
+
+@contextmanager
+def native_stderr_muted():
+    """Send file descriptor 2 (where C++ libraries write) to /dev/null for the block; Python's sys.stderr is restored
+    before any exception from the block propagates."""
+    sys.stderr.flush()
+    saved, devnull = os.dup(2), os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, 2)
+    try:
+        yield
+    finally:
+        os.dup2(saved, 2)
+        os.close(saved)
+        os.close(devnull)
+
+
+class OutsideWarmUp(logging.Filter):
+    """Drops Streamlit's "missing ScriptRunContext" notice for the warm-up thread, which runs outside any session."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return record.threadName != WARM_UP_THREAD
+
+
+def warm_up() -> None:
+    """Import TensorFlow, load the default model and trace its hot path, so that the first upload is fast."""
+    start = time.perf_counter()
+    with native_stderr_muted():
+        import tensorflow  # noqa: F401
+    from pages.common import get_classifier
+    try:
+        get_classifier()
+    except Exception as err:  # the pages show the same error to users; the server keeps running
+        print(f"warm-up: the default model could not be loaded: {err}", file=sys.stderr, flush=True)
+        return
+    print(f"warm-up: model ready {time.perf_counter() - start:.1f} s after the server started", flush=True)
+
+
+@asynccontextmanager
+async def warm_model_in_background(_app):
+    """Answer requests at once; load the model beside them (a visitor in the first seconds waits on the import)."""
+    logging.getLogger("streamlit.runtime.scriptrunner_utils.script_run_context").addFilter(OutsideWarmUp())
+    threading.Thread(target=warm_up, name=WARM_UP_THREAD, daemon=True).start()
+    yield
+
+
+app = st.App("app.py", lifespan=warm_model_in_background)

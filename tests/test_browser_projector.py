@@ -1,0 +1,97 @@
+"""The classroom pages in projector mode, in a real browser at a projector's 1280 × 720: big images and numbers, each
+section's controls and what they change on one screen, a click on a pixel that shows its sum, and a switch that
+stays on from page to page."""
+import re
+
+import numpy as np
+import pytest
+
+from core.imaging.phantom import chest_phantom
+from core.teaching.convolution import KERNEL_PRESETS
+
+PROJECTOR_SCREEN = {"width": 1280, "height": 720}
+TIMEOUT_MS = 120_000  # the first page waits for TensorFlow to load on 2 cores
+SIDEBAR_PX = 15 * 16  # projector mode narrows the sidebar to 15rem, so each section's controls sit beside their result
+
+
+def finished(page) -> None:
+    from playwright.sync_api import expect
+    expect(page.get_by_test_id("stApp")).to_have_attribute("data-test-script-state", "notRunning", timeout=TIMEOUT_MS)
+
+
+def go_to(page, title: str) -> None:
+    from playwright.sync_api import expect
+    page.get_by_test_id("stSidebarNavLink").filter(has_text=title).click()
+    expect(page.get_by_role("heading", name=title, exact=True)).to_be_visible(timeout=TIMEOUT_MS)
+    finished(page)
+
+
+def on_screen(box: dict | None) -> bool:
+    return box is not None and box["y"] >= 0 and box["y"] + box["height"] <= PROJECTOR_SCREEN["height"]
+
+
+def figure(page, title: str):
+    """The Plotly figure titled exactly `title`."""
+    return page.locator(".js-plotly-plot").filter(has=page.locator("text.gtitle", has_text=re.compile(f"^{re.escape(title)}$")))
+
+
+def picture(page, title: str):
+    """The drawn image inside the Plotly figure titled `title`."""
+    return figure(page, title).locator(".heatmaplayer image").first
+
+
+@pytest.fixture
+def page(app_url, browser):
+    tab = browser.new_page(viewport=PROJECTOR_SCREEN)
+    tab.goto(app_url)
+    finished(tab)
+    yield tab
+    tab.close()
+
+
+def test_the_convolution_lab_on_a_projector_shows_a_clicked_pixels_sum(page, screenshot_dir):
+    from playwright.sync_api import expect
+    go_to(page, "Convolution lab")
+    page.get_by_role("switch", name="Projector").check(force=True)  # the input is visually hidden behind its track
+    expect(page.get_by_test_id("stSidebar")).to_have_css("width", f"{SIDEBAR_PX}px")  # projector mode's narrow sidebar
+    finished(page)
+    page.get_by_role("heading", name="1 · A kernel slides over an image").evaluate("e => e.scrollIntoView({block: 'start'})")
+    page.wait_for_timeout(500)
+
+    image = picture(page, "Input: click any pixel")
+    box = image.bounding_box()
+    assert box["width"] >= 320 and box["height"] >= 320
+    assert picture(page, "Feature map (Sobel x), 128 × 128").bounding_box()["width"] >= 320
+    sizes = figure(page, "Window (0–255)").locator("text[data-notex]").evaluate_all(
+        "texts => texts.map(t => parseFloat(getComputedStyle(t).fontSize))")
+    assert len(sizes) == 9 and min(sizes) >= 16  # the window's nine numbers
+    controls = (page.get_by_text("Chest phantom"), page.get_by_test_id("stSelectbox").filter(has_text="Kernel"),
+                page.get_by_role("group", name="Stride", exact=True), page.get_by_role("group", name="Zero padding", exact=True))
+    for control in (*controls, image, page.get_by_text("Sum of the products")):
+        assert on_screen(control.bounding_box()), control  # the controls and what they change, on one screen
+
+    row, col = 80, 40  # a rib's edge: counted from 1, as the page counts
+    side = 128
+    page.mouse.click(box["x"] + (col - 0.5) * box["width"] / side, box["y"] + (row - 0.5) * box["height"] / side)
+    finished(page)
+    expect(page.get_by_role("spinbutton", name="Pixel row")).to_have_value(str(row))
+    expect(page.get_by_role("spinbutton", name="Pixel column")).to_have_value(str(col))
+    brightness = np.round(chest_phantom(side) * 255)
+    total = (brightness[row - 2:row + 1, col - 2:col + 1] * KERNEL_PRESETS["Sobel x"]).sum()
+    expect(page.get_by_text(re.compile(rf"^Sum of the products = {total:.4g}; ÷ 255"))).to_be_visible()
+    page.screenshot(path=screenshot_dir / "convolution_lab_projector_1280x720.png")
+
+    page.get_by_text("The slide's 7×7 example").evaluate("e => e.scrollIntoView({block: 'start'})")  # section 2's controls
+    page.wait_for_timeout(500)
+    for control in (page.get_by_role("button", name="▶ Play"), page.get_by_role("group", name="Output cell"),
+                    page.get_by_text("Output cell 1 of 9"), figure(page, "Input"), figure(page, "Window × kernel")):
+        assert on_screen(control.bounding_box()), control
+
+    go_to(page, "Recurrent cell")
+    expect(page.get_by_role("switch", name="Projector")).to_be_checked()  # the same session: still on
+    expect(page.get_by_test_id("stSidebar")).to_have_css("width", f"{SIDEBAR_PX}px")
+    page.get_by_role("heading", name="A simple RNN, step by step").evaluate("e => e.scrollIntoView({block: 'start'})")
+    page.wait_for_timeout(500)
+    for weights_and_result in (page.get_by_text("W_xh: input"), page.get_by_test_id("stTable"), page.get_by_text("the network predicts")):
+        assert on_screen(weights_and_result.bounding_box())
+    page.screenshot(path=screenshot_dir / "recurrent_cell_projector_1280x720.png")
