@@ -29,7 +29,6 @@ route_through_app()
 RESULTS_KEY = "diagnose_results"  # session_state: {upload_key: Diagnosis | ImageDecodeError}, oldest first, at most MAX_KEPT
 SAMPLE_KEY = "diagnose_sample"  # session_state: the chosen sample film's Diagnosis
 UPLOADER_ROUND = "diagnose_uploader_round"  # the uploader's key ends with it: a new key gives an empty uploader
-NOTICE_KEY = "diagnose_notice"  # what the last batch could not keep, said once
 CUSTOM_WINDOW = "Custom"
 BANNER = {OK: st.success, INCONCLUSIVE: st.warning, NOT_A_CHEST_XRAY: st.error}
 TABLE_WIDTHS = {"File": 150, TOP_CLASS: 135, "Status": 100, **dict(zip(DISPLAY_NAMES, (72, 66, 132, 112)))}  # px: all fit at 1280
@@ -59,9 +58,10 @@ def release(uploads: list[UploadedFile]) -> None:
         ctx.uploaded_file_mgr.remove_file(ctx.session_id, upload.file_id)
 
 
-def keep_uploads(classifier: Classifier, uploads: list[UploadedFile]) -> None:
+def keep_uploads(classifier: Classifier, uploads: list[UploadedFile]) -> str:
     """Analyse a batch into this session's results (an upload seen before is not analysed again), keep at most
-    MAX_KEPT (the oldest go first), let go of the files and rerun with an empty uploader, showing the batch's first."""
+    MAX_KEPT (the oldest go first), let go of the files, give the uploader a new key (so it is drawn empty) and choose
+    the batch's first file for the details; returns what could not be kept, in words ("" when all was)."""
     kept = st.session_state.setdefault(RESULTS_KEY, {})
     batch, notices = uploads[:MAX_KEPT], []
     if len(uploads) > MAX_KEPT:
@@ -82,12 +82,17 @@ def keep_uploads(classifier: Classifier, uploads: list[UploadedFile]) -> None:
         notices.append(f"The {len(let_go)} oldest result(s) were let go to make room: this page keeps at most "
                        f"{MAX_KEPT} results per session.")
     release(uploads)
-    if notices:
-        st.session_state[NOTICE_KEY] = " ".join(notices)
     st.session_state["detail_file"] = next((label for label, result in labelled_results(kept).items()
                                             if result is kept[keys[0]]), None)
     st.session_state[UPLOADER_ROUND] = st.session_state.get(UPLOADER_ROUND, 0) + 1
-    st.rerun()
+    return " ".join(notices)
+
+
+def keep_new_uploads() -> str:
+    """keep_uploads for the files dropped on the uploader since the last run, if any. They are held only inside this
+    call: a name at the page's top level would keep them until Python's garbage collector frees the finished run."""
+    arrived = st.session_state.get(f"uploads_{st.session_state.get(UPLOADER_ROUND, 0)}")
+    return keep_uploads(load_classifier_or_stop(), arrived) if arrived else ""
 
 
 def forget_results() -> None:
@@ -310,8 +315,9 @@ st.markdown("Upload chest X-rays to see what the network predicts, how sure it i
             f"results (a screen-size copy of each image, at most {MAX_KEPT}) until you clear them or close the tab. "
             "(While an upload over 1 MB arrives, the web server buffers it in an unnamed temporary file, deleted as "
             "soon as it is received.)")
+notice = keep_new_uploads()  # before the uploader is drawn, so that it is drawn empty: no second run to wait for
 upload_column, sample_column = st.columns([3, 1])
-uploads = upload_column.file_uploader(  # no type filter: files are recognised by content (DICOMs often have no extension)
+upload_column.file_uploader(  # no type filter: files are recognised by content (DICOMs often have no extension)
     f"Chest X-rays (PNG, JPEG, BMP, TIFF, WebP or DICOM, with or without an extension; at most "
     f"{st.get_option('server.maxUploadSize')} MB each)", key=f"uploads_{st.session_state.get(UPLOADER_ROUND, 0)}",
     accept_multiple_files=True)
@@ -325,14 +331,12 @@ sample = sample_column.selectbox("No X-ray at hand? Try a sample", list(sample_f
                                  help="Openly licensed films (assets/samples/ATTRIBUTION.md). They are in the model's "
                                       "training set, so its answer on them is not a test of the model.")
 classifier = load_classifier_or_stop()
-if uploads:
-    keep_uploads(classifier, uploads)  # reruns the page
 slider, note = st.columns([1, 2], vertical_alignment="bottom")
 threshold = slider.slider("Decision threshold", 0.25, 1.0, round(classifier.threshold, 2), 0.01, key="threshold")
 note.caption(f"Below this top probability the answer is **Inconclusive**. It starts at the model card's value, "
              f"{classifier.threshold:.2f}, chosen by cross-validation; moving it changes only the wording, never the probabilities.")
-if st.session_state.get(NOTICE_KEY):
-    st.info(st.session_state.pop(NOTICE_KEY), icon=":material/info:")
+if notice:
+    st.info(notice, icon=":material/info:")
 if kept:
     show_results(classifier, kept, threshold)
 elif sample:

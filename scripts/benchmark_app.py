@@ -150,7 +150,8 @@ def upload_memory(browser: Browser, url: str, pid: int, source: Path, files: int
     before, after each session's uploads (and its peak), `settle_s` after the last tab closed, and NEXT_VISITOR_WAIT_S
     after a next visitor's tab opened and closed: Streamlit keeps a closed tab's session for
     server.disconnectedSessionTTL (120 s) and drops it only when another session disconnects after that."""
-    figures = {"dicom_files": files, "dicom_mb": round((2 * side * side) / MB, 1), "idle_rss_mb": status_mb(pid, "VmRSS")}
+    figures = {"dicom_files": files, "dicom_mb": round(2 * side * side / 1e6, 1),  # file sizes in decimal MB
+               "idle_rss_mb": status_mb(pid, "VmRSS")}
     with tempfile.TemporaryDirectory(prefix="benchmark_dicoms_") as folder:
         paths = large_dicoms(Path(folder), source, files, side)
         figures["memory_sessions"] = []

@@ -217,6 +217,23 @@ def browser(chromium: Path):
             launched.close()
 
 
+BROWSER_TIMEOUT_MS = 120_000  # generous: a first page waits for TensorFlow and the model to load on 2 cores
+
+
+def finished(page) -> None:
+    """Wait until the app's script run has finished, so everything it shows is on the page."""
+    from playwright.sync_api import expect
+    expect(page.get_by_test_id("stApp")).to_have_attribute("data-test-script-state", "notRunning", timeout=BROWSER_TIMEOUT_MS)
+
+
+def go_to(page, title: str) -> None:
+    """Open a page through its link in the sidebar navigation and wait for it to finish rendering."""
+    from playwright.sync_api import expect
+    page.get_by_test_id("stSidebarNavLink").filter(has_text=title).click()
+    expect(page.get_by_role("heading", name=title, exact=True)).to_be_visible(timeout=BROWSER_TIMEOUT_MS)
+    finished(page)
+
+
 @pytest.fixture(scope="session")
 def screenshot_dir(tmp_path_factory) -> Path:
     """Where browser tests save their screenshots: $SCREENSHOT_DIR (CI keeps it as an artifact), else a temp dir."""

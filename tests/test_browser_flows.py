@@ -7,7 +7,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
-from conftest import dicom_bytes, labelled_members, zip_bytes
+from conftest import BROWSER_TIMEOUT_MS, dicom_bytes, finished, go_to, labelled_members, zip_bytes
 from PIL import Image
 
 from core.classes import DISPLAY_NAMES
@@ -21,21 +21,7 @@ PATIENT_NAME = "Doe^Jane"
 CLASSROOM_PAGES = {  # each page's title, and what its first lesson puts on screen
     "Convolution lab": "stPlotlyChart", "Inside the CNN": "stDataFrame", "Train a CNN": "stForm",
     "Recurrent cell": "stPlotlyChart", "Shortcut learning": "stDataFrame"}
-TIMEOUT_MS = 120_000  # generous: the first upload waits for TensorFlow and the model to load on 2 cores
-
-
-def finished(page) -> None:
-    """Wait until the app's script run has finished, so everything it shows is on the page."""
-    from playwright.sync_api import expect
-    expect(page.get_by_test_id("stApp")).to_have_attribute("data-test-script-state", "notRunning", timeout=TIMEOUT_MS)
-
-
-def go_to(page, title: str) -> None:
-    """Open a page through its link in the sidebar navigation and wait for it to finish rendering."""
-    from playwright.sync_api import expect
-    page.get_by_test_id("stSidebarNavLink").filter(has_text=title).click()
-    expect(page.get_by_role("heading", name=title, exact=True)).to_be_visible(timeout=TIMEOUT_MS)
-    finished(page)
+TIMEOUT_MS = BROWSER_TIMEOUT_MS
 
 
 def assert_no_exception(page) -> None:

@@ -5,25 +5,14 @@ import re
 
 import numpy as np
 import pytest
+from conftest import BROWSER_TIMEOUT_MS, finished, go_to
 
 from core.imaging.phantom import chest_phantom
 from core.teaching.convolution import KERNEL_PRESETS
 
 PROJECTOR_SCREEN = {"width": 1280, "height": 720}
-TIMEOUT_MS = 120_000  # the first page waits for TensorFlow to load on 2 cores
+TIMEOUT_MS = BROWSER_TIMEOUT_MS
 SIDEBAR_PX = 15 * 16  # projector mode narrows the sidebar to 15rem, so each section's controls sit beside their result
-
-
-def finished(page) -> None:
-    from playwright.sync_api import expect
-    expect(page.get_by_test_id("stApp")).to_have_attribute("data-test-script-state", "notRunning", timeout=TIMEOUT_MS)
-
-
-def go_to(page, title: str) -> None:
-    from playwright.sync_api import expect
-    page.get_by_test_id("stSidebarNavLink").filter(has_text=title).click()
-    expect(page.get_by_role("heading", name=title, exact=True)).to_be_visible(timeout=TIMEOUT_MS)
-    finished(page)
 
 
 def on_screen(box: dict | None) -> bool:
