@@ -9,7 +9,7 @@ import streamlit as st
 from sklearn.datasets import load_sample_images
 from streamlit.delta_generator import DeltaGenerator
 
-from core.imaging.decode import SUPPORTED_EXTENSIONS, ImageDecodeError, decode_image
+from core.imaging.decode import ImageDecodeError, decode_image
 from core.imaging.phantom import chest_phantom
 from core.teaching.convolution import (
     ACTIVATIONS,
@@ -163,8 +163,8 @@ def choose_image() -> np.ndarray:
         name = st.selectbox("Photo", list(photos), format_func=lambda p: p.rsplit("/", 1)[-1].split(".")[0].title())
         return eight_bit(shrink(photos[name]))
     if source == SOURCES[2]:
-        upload = st.file_uploader("An image or DICOM file (kept in memory only)",
-                                  type=[e.lstrip(".") for e in SUPPORTED_EXTENSIONS])
+        upload = st.file_uploader(  # no type filter: files are recognised by content (DICOMs often have no extension)
+            "An image or DICOM file, with or without an extension (kept in memory only)", key="lab_upload")
         if upload is not None:
             try:
                 return eight_bit(shrink(decode_image(upload.getvalue(), upload.name).pixels / 255.0))

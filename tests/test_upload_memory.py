@@ -168,3 +168,13 @@ def test_train_a_cnn_tries_an_image_without_an_extension_and_names_one_that_is_n
     assert any(m.value.startswith("seven. The network says **") for m in at.markdown)
     at.file_uploader(key="try_upload").set_value(("notes", b"Chest clear.", "application/octet-stream")).run()
     assert [e.value for e in at.error] == ["notes cannot be used: not an image file (unrecognised format)."]
+
+
+def test_the_convolution_lab_reads_an_upload_without_an_extension_and_names_one_that_is_no_image(xray):
+    at = open_page("convolution_lab.py")
+    at.radio(key="source").set_value("Your own image").run()
+    at.file_uploader(key="lab_upload").set_value(("scan", dicom_bytes(xray), "application/octet-stream")).run()
+    assert not at.exception and not at.error
+    assert not any("until then the lab shows the chest phantom" in i.value for i in at.info)  # the scan is shown
+    at.file_uploader(key="lab_upload").set_value(("notes", b"Chest clear.", "application/octet-stream")).run()
+    assert len(at.error) == 1 and "not an image file" in at.error[0].value and "chest phantom instead" in at.error[0].value
