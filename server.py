@@ -41,23 +41,29 @@ class OutsideWarmUp(logging.Filter):
         return record.threadName != WARM_UP_THREAD
 
 
-def warm_up() -> None:
-    """Import TensorFlow, load the default model and trace its hot path, so that the first upload is fast."""
-    start = time.perf_counter()
+def import_the_app() -> None:
+    """Import TensorFlow and the pages' shared code, so that the first page draws at once once the server answers."""
     with native_stderr_muted():
         import tensorflow  # noqa: F401
+    import pages.common  # noqa: F401
+
+
+def warm_up() -> None:
+    """Load the default model and trace its hot path, so that the first upload is fast."""
+    start = time.perf_counter()
     from pages.common import get_classifier
     try:
         get_classifier()
     except Exception as err:  # the pages show the same error to users; the server keeps running
         print(f"warm-up: the default model could not be loaded: {err}", file=sys.stderr, flush=True)
         return
-    print(f"warm-up: model ready {time.perf_counter() - start:.1f} s after the server started", flush=True)
+    print(f"warm-up: model ready {time.perf_counter() - start:.1f} s after the server answered", flush=True)
 
 
 @asynccontextmanager
 async def warm_model_in_background(_app):
-    """Answer requests at once; load the model beside them (a visitor in the first seconds waits on the import)."""
+    """Import the code before the server answers (a few seconds), then load the model beside the first requests."""
+    import_the_app()
     logging.getLogger("streamlit.runtime.scriptrunner_utils.script_run_context").addFilter(OutsideWarmUp())
     threading.Thread(target=warm_up, name=WARM_UP_THREAD, daemon=True).start()
     yield
