@@ -5,6 +5,7 @@ the model to load. TensorFlow 2.21's import-time lines ("oneDNN custom operation
 drivers") bypass TF_CPP_MIN_LOG_LEVEL; they are kept out of the terminal by muting the process's native stderr for
 the length of that import only.
 """
+import ctypes
 import logging
 import os
 import sys
@@ -17,6 +18,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")  # before TensorFlow loads: n
 import streamlit as st  # noqa: E402
 
 WARM_UP_THREAD = "warm-up"
+M_MMAP_THRESHOLD = -3  # glibc mallopt parameter
 
 
 @contextmanager
@@ -41,6 +43,15 @@ class OutsideWarmUp(logging.Filter):
         return record.threadName != WARM_UP_THREAD
 
 
+def return_freed_memory_to_the_system() -> None:
+    """glibc keeps freed blocks below its mmap threshold for reuse, so a server that decoded large uploads stays big
+    after the sessions end; a fixed 1 MB threshold (as MALLOC_MMAP_THRESHOLD_=1048576) gives such buffers back."""
+    try:
+        ctypes.CDLL("libc.so.6").mallopt(M_MMAP_THRESHOLD, 1 << 20)
+    except OSError:  # not glibc: nothing to tune
+        pass
+
+
 def import_the_app() -> None:
     """Import TensorFlow and the pages' shared code, so that the first page draws at once once the server answers."""
     with native_stderr_muted():
@@ -63,6 +74,7 @@ def warm_up() -> None:
 @asynccontextmanager
 async def warm_model_in_background(_app):
     """Import the code before the server answers (a few seconds), then load the model beside the first requests."""
+    return_freed_memory_to_the_system()
     import_the_app()
     logging.getLogger("streamlit.runtime.scriptrunner_utils.script_run_context").addFilter(OutsideWarmUp())
     threading.Thread(target=warm_up, name=WARM_UP_THREAD, daemon=True).start()
