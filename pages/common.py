@@ -59,9 +59,10 @@ def keep_compiled_kernels_between_runs() -> None:
 
 
 @st.cache_resource(show_spinner="Loading the model and compiling its inference functions…")
-def get_classifier(model_dir: str = str(DEFAULT_MODEL_DIR)) -> Classifier:
+def get_classifier(model_dir: str) -> Classifier:
     """The classifier for a model folder, loaded once per server and shared by every session, already warmed up
-    (Classifier.warm_up) so that the first upload does not pay for tracing."""
+    (Classifier.warm_up) so that the first upload does not pay for tracing. `model_dir` has no default: Streamlit keys
+    the cache by the arguments as passed, so `get_classifier()` and `get_classifier(path)` would load it twice."""
     classifier = Classifier.from_dir(model_dir)
     classifier.warm_up()
     return classifier

@@ -6,7 +6,8 @@
 Starts `streamlit run server.py` on a free localhost port and drives Debian's chromium with Playwright. Measurements
 (`--measure`; all but zip by default):
 - start: cold start, from starting the server process until the Diagnose page's title is visible (and, separately,
-  until the model has loaded and the threshold slider is shown); the first upload the server handles; then upload
+  until the model has loaded and the threshold slider is shown); the first upload the server handles, 10 s after it
+  was started (or as soon as that first page is ready, if later); then upload
   to result, from `set_input_files` until the decision text is visible, with the model warm, each upload in a fresh
   tab (a fresh Streamlit session, so nothing is cached), alternating two X-rays; the median is reported.
 - sessions: N browser sessions (default 8) choose a file at the same moment; seconds from each one's file being
@@ -51,7 +52,7 @@ MEASUREMENTS = ("start", "sessions", "memory", "zip")
 MB = 2**20
 BLANK_SIDE = 7745  # an all-black PNG this size is 60 million pixels in about 60 kB
 NEXT_VISITOR_WAIT_S = 30  # after a next visitor's tab closed, before memory is read again
-WARM_SERVER_S = 10  # the first upload is timed on a server that answered this long ago (issue 11's aim)
+WARM_SERVER_S = 10  # the first upload is timed on a server started this long ago, or once its first page is ready (issue 11)
 # True once a visible element matching the selector has text matching the pattern; polled on every animation frame.
 VISIBLE_TEXT_JS = """([selector, pattern]) => [...document.querySelectorAll(selector)].some(
     e => e.getClientRects().length > 0 && new RegExp(pattern).test(e.innerText.trim()))"""
@@ -245,13 +246,15 @@ def cold_start(browser: Browser, url: str, start: float, images: tuple[Path, Pat
     wait_for_text(page, '[data-testid="stSlider"]', "^Decision threshold")
     model_ready_s = time.perf_counter() - start
     page.close()
-    time.sleep(max(0.0, start + healthy_s + WARM_SERVER_S - time.perf_counter()))
+    time.sleep(max(0.0, start + WARM_SERVER_S - time.perf_counter()))
+    first_upload_at_s = time.perf_counter() - start
     first_upload_s = upload_seconds(browser, url, images[1])  # the first upload on this server, untimed below
     times = [upload_seconds(browser, url, images[i % 2]) for i in range(uploads)]
     return {
         "server_healthy_s": healthy_s, "first_render_s": first_render_s, "model_ready_s": model_ready_s,
         "first_paint_after_healthy_s": first_render_s - healthy_s,
-        "first_upload_s": first_upload_s, "upload_to_result_median_s": statistics.median(times), "upload_to_result_s": times,
+        "first_upload_at_s": first_upload_at_s, "first_upload_s": first_upload_s,
+        "upload_to_result_median_s": statistics.median(times), "upload_to_result_s": times,
     }
 
 
@@ -287,8 +290,8 @@ def print_figures(figures: dict) -> None:
         print(f"cold start to first render (Diagnose title visible): {figures['first_render_s']:.2f} s "
               f"(server healthy {figures['server_healthy_s']:.2f} s, model loaded {figures['model_ready_s']:.2f} s)")
         print(f"first paint after the server answered: {figures['first_paint_after_healthy_s']:.2f} s (aim: at most 1.5 s)")
-        print(f"first upload, {WARM_SERVER_S} s after the server answered, to its result: {figures['first_upload_s']:.2f} s "
-              "(aim: at most 1 s)")
+        print(f"first upload, {figures['first_upload_at_s']:.1f} s after the server was started, to its result: "
+              f"{figures['first_upload_s']:.2f} s (aim: at most 1 s on a server started {WARM_SERVER_S} s earlier)")
         print(f"upload to result (decision visible, warm model): median {figures['upload_to_result_median_s']:.2f} s "
               f"over {len(figures['upload_to_result_s'])} uploads "
               f"({', '.join(f'{t:.2f}' for t in figures['upload_to_result_s'])} s)")

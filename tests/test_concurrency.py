@@ -47,7 +47,9 @@ def test_sixteen_threads_get_their_own_answers(classifier, xrays):
             assert_same(round_batch, batch)
 
 
-def test_the_app_loads_the_model_once_for_all_sessions(monkeypatch):
+@pytest.fixture
+def model_loads(monkeypatch) -> list[str]:
+    """The folders Classifier.from_dir is asked to load from now on, with the pages' model cache emptied first."""
     from pages import common  # st.cache_resource also caches outside a running server ("bare mode")
     loads = []
     load = Classifier.from_dir
@@ -58,13 +60,27 @@ def test_the_app_loads_the_model_once_for_all_sessions(monkeypatch):
 
     monkeypatch.setattr(Classifier, "from_dir", counted_load)
     common.get_classifier.clear()
+    return loads
+
+
+def test_the_app_loads_the_model_once_for_all_sessions(model_loads):
+    from pages import common
     start = threading.Barrier(SESSIONS)
 
     def session(_: int) -> Classifier:
         start.wait()
-        return common.get_classifier()
+        return common.load_classifier_or_stop()
 
     with ThreadPoolExecutor(SESSIONS) as pool:
         classifiers = list(pool.map(session, range(SESSIONS)))
-    assert len(loads) == 1 and isinstance(classifiers[0], Classifier)
-    assert all(c is classifiers[0] for c in classifiers) and common.get_classifier() is classifiers[0]
+    assert len(model_loads) == 1 and isinstance(classifiers[0], Classifier)
+    assert all(c is classifiers[0] for c in classifiers)
+
+
+def test_the_server_warms_the_very_model_the_pages_use(model_loads):
+    """server.py loads the model before answering; a first page must find it there, not load a second copy."""
+    import server
+    from pages import common
+    server.warm_up()
+    assert common.load_classifier_or_stop() is common.load_classifier_or_stop()
+    assert len(model_loads) == 1
