@@ -26,6 +26,7 @@ REPO = Path(__file__).resolve().parents[1]
 PAGE = "pages/model_performance.py"
 NORMALISED = "Row-normalised (share of each true class)"
 SINGLE_SOURCE = REPO / "models" / "single_source"
+SMALL_CNN = REPO / "models" / "small_cnn"
 SOURCE_COLUMNS = {  # what the per-source tables show: column -> the card's figure
     "Images": lambda f: f["n"], "Accuracy": lambda f: f["accuracy"], "COVID-19 recall": lambda f: f["covid19_recall"],
     "Non-COVID-19 films called COVID-19": lambda f: f["non_covid19_called_covid19"],
@@ -227,13 +228,16 @@ def test_the_sidebar_falls_back_to_cross_validated_accuracy_without_sources(monk
     assert headline.value == f"{card_of(SINGLE_SOURCE)['cross_validation']['accuracy']['mean']:.1%}"
 
 
-def test_the_single_source_exhibit_is_flagged_and_not_validated_across_sources(page):
-    page.selectbox[0].set_value(SINGLE_SOURCE).run()
+@pytest.mark.parametrize("exhibit", [SINGLE_SOURCE, SMALL_CNN], ids=lambda d: d.name)
+def test_models_trained_on_the_4class_set_are_flagged_and_not_validated_across_sources(page, exhibit):
+    page.selectbox[0].set_value(exhibit).run()
     assert not page.exception
-    assert card_of(SINGLE_SOURCE)["exhibit"] in [w.value for w in page.warning]
-    assert any("single_source was not validated across sources" in i.value for i in tab(page, "By source").info)
+    assert card_of(exhibit)["exhibit"] in [w.value for w in page.warning]
+    assert any(f"{exhibit.name} was not validated across sources" in i.value for i in tab(page, "By source").info)
     table = page.dataframe[0].value.set_index("Model")
-    assert table.loc["single_source", "Accuracy on sources left out"] == "–"
+    assert table.loc[exhibit.name, "Accuracy on sources left out"] == "–"
+    assert table.loc[exhibit.name, "Trained on"] == "chest_xray_4class"
+    assert table.loc["default", "Trained on"] == "chest_xray_multisource"
     page.selectbox[0].set_value(DEFAULT_MODEL_DIR).run()
 
 

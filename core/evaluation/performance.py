@@ -37,6 +37,7 @@ ACCURACY_ROW = "Accuracy"
 COVID, HEALTHY = display_name("covid19"), display_name("normal")
 CV_FIGURES = {"accuracy": "CV accuracy", "macro_f1": "Macro-F1", "covid19_recall": f"{COVID} recall"}
 LOSO_ACCURACY = "Accuracy on sources left out"
+TRAINED_ON = "Trained on"  # the training data set's folder
 SOURCE_SHARES = ("Accuracy", f"{COVID} recall", f"Non-{COVID} films called {COVID}", f"{HEALTHY} recall", "Not a chest X-ray")
 AIM_FIGURES = {"adult_non_covid19_called_covid19": f"Adult films without {COVID} called {COVID}",
                "adult_normal_called_healthy": f"Adult healthy films called {HEALTHY}",
@@ -225,6 +226,7 @@ def model_comparison(model_dirs: list[Path]) -> pd.DataFrame:
         model_file = directory / MODEL_FILE
         rows.append({
             "Model": directory.name,
+            TRAINED_ON: Path(card.training_data.get("source", "–")).name,
             "Backbone": card.backbone,
             "Input (px)": card.input_size,
             "Training images": card.training_data["n"],
