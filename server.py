@@ -72,11 +72,11 @@ def warm_up() -> None:
     try:
         get_classifier(str(DEFAULT_MODEL_DIR))  # the very cache entry the pages read
     except Exception as err:  # the pages show the same error to users; the server keeps running
-        print(f"warm-up: the default model could not be loaded: {err}", file=sys.stderr, flush=True)
+        print(f"  The default model could not be loaded: {err}", file=sys.stderr, flush=True)
         return
     finally:
         streamlit_notices.removeFilter(outside_a_session)
-    print(f"warm-up: model ready in {time.perf_counter() - start:.1f} s", flush=True)
+    print(f"  Model ready in {time.perf_counter() - start:.1f} s: the app is answering.", flush=True)
 
 
 def spare_the_collector() -> None:
@@ -89,6 +89,7 @@ def spare_the_collector() -> None:
 @asynccontextmanager
 async def ready_before_answering(_app):
     """Import the code and load the model before the server answers (several seconds on 2 cores)."""
+    print("  Loading TensorFlow and the model first; the page opens once the model is ready.", flush=True)
     return_freed_memory_to_the_system()
     import_the_app()
     warm_up()
