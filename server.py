@@ -51,7 +51,7 @@ def return_freed_memory_to_the_system() -> None:
 
 
 def import_the_app() -> None:
-    """Import TensorFlow and the pages' shared code, so that the first page draws at once once the server answers.
+    """Import TensorFlow and the pages' shared code, so that the first page draws as soon as the server answers.
 
     Streamlit's first element in a process calls inspect.stack() (env_util.is_repl), which indexes the file of every
     loaded module: 0.4 s once TensorFlow's 5,000 modules are in. Indexing them here keeps that off the first page.
