@@ -8,9 +8,11 @@ import plotly.graph_objects as go
 import streamlit as st
 from sklearn.datasets import load_sample_images
 from streamlit.delta_generator import DeltaGenerator
+from streamlit.typing import UploadedFile
 
 from core.imaging.decode import ImageDecodeError, decode_image
 from core.imaging.phantom import chest_phantom
+from core.imaging.viewing import fit_for_display
 from core.teaching.convolution import (
     ACTIVATIONS,
     COURSE_POOLING_EXAMPLE,
@@ -46,6 +48,7 @@ COURSE_YOURS = "The slide's 7×7 input, your layer"
 PATCH_YOURS = f"Your image's centre {PATCH}×{PATCH} (0–255), your layer"
 SOURCES = ("Chest phantom", "Sample photo", "Your own image")
 PIXEL_ROW, PIXEL_COL = "pixel_row", "pixel_col"  # session_state: the input pixel whose sum is shown (1-based)
+LAB_UPLOAD = "lab_upload_image"  # session_state: (file_id, image) of the last upload, at most LAB_SIDE on its longest side
 CUSTOM = {"Custom 3×3": 3, "Custom 5×5": 5}
 ELEMENTWISE = [name for name in ACTIVATIONS if name != "Softmax"]  # softmax acts on a whole vector
 
@@ -142,17 +145,19 @@ def sample_photos() -> dict[str, np.ndarray]:
     return {name: cv2.cvtColor(image, cv2.COLOR_RGB2GRAY) / 255.0 for name, image in zip(data.filenames, data.images)}
 
 
-def shrink(image: np.ndarray, side: int = LAB_SIDE) -> np.ndarray:
-    scale = side / max(image.shape)
-    if scale >= 1:
-        return image
-    size = (max(1, round(image.shape[1] * scale)), max(1, round(image.shape[0] * scale)))
-    return cv2.resize(image, size, interpolation=cv2.INTER_AREA)
-
-
 def eight_bit(image: np.ndarray) -> np.ndarray:
     """Brightness in [0, 1] in steps of 1/255, as an 8-bit image holds it, so that every pixel is a whole 0–255 level."""
     return np.round(image * 255) / 255
+
+
+def uploaded_image(upload: UploadedFile) -> np.ndarray:
+    """The upload as the lab's image, decoded once per file and kept in this session: the page reruns on every click
+    and slider, and a large DICOM takes about a second to decode."""
+    kept = st.session_state.get(LAB_UPLOAD)
+    if kept is None or kept[0] != upload.file_id:
+        image = eight_bit(fit_for_display(decode_image(upload.getvalue(), upload.name).pixels / 255.0, LAB_SIDE))
+        kept = st.session_state[LAB_UPLOAD] = (upload.file_id, image)
+    return kept[1]
 
 
 def choose_image() -> np.ndarray:
@@ -161,13 +166,13 @@ def choose_image() -> np.ndarray:
     if source == SOURCES[1]:
         photos = sample_photos()
         name = st.selectbox("Photo", list(photos), format_func=lambda p: p.rsplit("/", 1)[-1].split(".")[0].title())
-        return eight_bit(shrink(photos[name]))
+        return eight_bit(fit_for_display(photos[name], LAB_SIDE))
     if source == SOURCES[2]:
         upload = st.file_uploader(  # no type filter: files are recognised by content (DICOMs often have no extension)
             "An image or DICOM file, with or without an extension (kept in memory only)", key="lab_upload")
         if upload is not None:
             try:
-                return eight_bit(shrink(decode_image(upload.getvalue(), upload.name).pixels / 255.0))
+                return uploaded_image(upload)
             except ImageDecodeError as err:
                 st.error(f"{err}. Showing the chest phantom instead.")
         else:

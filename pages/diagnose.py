@@ -13,7 +13,7 @@ from core.data.samples import read_sample, sample_files
 from core.evaluation.performance import populations_table
 from core.evaluation.shortcut import OUTSIDE_WARNING, looked_outside_lungs
 from core.imaging.decode import DecodedImage, ImageDecodeError
-from core.imaging.viewing import FILE_WINDOW, WINDOW_PRESETS, display_pixels, fit_for_display, preset_window
+from core.imaging.viewing import FILE_WINDOW, WINDOW_PRESETS, display_pixels, preset_window
 from core.model.abstention import INCONCLUSIVE, NOT_A_CHEST_XRAY, OK
 from core.model.card import ModelCard
 from core.serving.classifier import Classifier
@@ -221,7 +221,7 @@ def show_explanation(classifier: Classifier, result: Diagnosis, method: str, opa
     """The heatmap over the image and, when it lies mostly outside the lungs, a caution beside it; returns
     (overlay, caption, caution or "")."""
     cam = explanation_map(classifier, result, method, class_index)
-    blended = overlay(fit_for_display(result.decoded.pixels), cam, opacity)
+    blended = overlay(result.decoded.pixels, cam, opacity)  # already a display-size copy (Diagnosis.decoded)
     caption = f"{METHODS[method]} for {DISPLAY_NAMES[class_index]}"
     st.image(blended, caption=caption, width="stretch", output_format="JPEG")
     caution = OUTSIDE_WARNING if looked_outside_lungs(cam) else ""
@@ -236,7 +236,7 @@ def show_downloads(classifier: Classifier, result: Diagnosis, status: str, thres
     blended, caption, caution = explained
     decoded, key, card = result.decoded, result.key[:16], classifier.card
     stem = decoded.name.rsplit(".", 1)[0]
-    report = ReportContent(decoded.name, fit_for_display(decoded.pixels), blended, caption, result.probabilities, status,
+    report = ReportContent(decoded.name, decoded.pixels, blended, caption, result.probabilities, status,
                            threshold, card.identity, limits_text(card), DISCLAIMER, datetime.now(UTC), caution)
     st.download_button("Overlay (PNG)", lambda: png_bytes(blended), f"{stem}_{method}.png", "image/png",
                        icon=":material/image:", key=f"png_{key}", width="stretch")

@@ -29,7 +29,6 @@ import statistics
 import sys
 import tempfile
 import time
-import urllib.request
 import zipfile
 from pathlib import Path
 
@@ -43,7 +42,7 @@ from core.classes import DISPLAY_NAMES
 from core.model.abstention import STATUS_TEXT
 from core.paths import TEACHING_DATASET as DATASET
 from core.serving.diagnosis import MAX_KEPT
-from scripts.local_app import CHROMIUM, CHROMIUM_ARGS, running_server
+from scripts.local_app import CHROMIUM, CHROMIUM_ARGS, running_server, upload_store_bytes
 
 DEFAULT_IMAGES = (DATASET / "normal" / "IM-0115-0001.jpeg", DATASET / "viral_pneumonia" / "person100_virus_184.jpeg")
 DECISION = "^(" + "|".join(map(re.escape, (*STATUS_TEXT.values(), *DISPLAY_NAMES))) + "): "
@@ -108,13 +107,6 @@ def reset_peak(pid: int) -> None:
     Path(f"/proc/{pid}/clear_refs").write_text("5")
 
 
-def upload_store_mb(url: str) -> float:
-    """What Streamlit's upload store holds for all sessions, in MB, from the server's own metrics."""
-    with urllib.request.urlopen(f"{url}/_stcore/metrics?families=cache_memory_bytes", timeout=10) as response:
-        lines = response.read().decode().splitlines()
-    return sum(float(line.rsplit(" ", 1)[1]) for line in lines if 'cache_type="UploadedFileManager"' in line) / MB
-
-
 def large_dicoms(folder: Path, source: Path, count: int, side: int) -> list[Path]:
     """`count` uncompressed 12-bit DX DICOMs of side × side pixels (2 side² bytes of pixels each): the X-ray `source`
     scaled up, with its own noise in each, so that no two files are the same."""
@@ -166,10 +158,10 @@ def upload_memory(browser: Browser, url: str, pid: int, source: Path, files: int
                 wait_for_results(page, count)
                 seconds.append(time.perf_counter() - start)
             figures["memory_sessions"].append({"rss_mb": status_mb(pid, "VmRSS"), "peak_rss_mb": status_mb(pid, "VmHWM"),
-                                               "upload_store_mb": upload_store_mb(url), "upload_to_result_s": seconds})
+                                               "upload_store_mb": upload_store_bytes(url) / MB, "upload_to_result_s": seconds})
             page.close()
     time.sleep(settle_s)
-    figures["closed_rss_mb"], figures["closed_upload_store_mb"] = status_mb(pid, "VmRSS"), upload_store_mb(url)
+    figures["closed_rss_mb"], figures["closed_upload_store_mb"] = status_mb(pid, "VmRSS"), upload_store_bytes(url) / MB
     open_diagnose(browser, url).close()
     time.sleep(NEXT_VISITOR_WAIT_S)
     figures["next_visitor_rss_mb"] = status_mb(pid, "VmRSS")

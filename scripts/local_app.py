@@ -1,4 +1,5 @@
-"""`streamlit run app.py` on a free localhost port, and Debian's chromium flags: for the browser tests and benchmarks."""
+"""`streamlit run server.py` on a free localhost port, what its upload store holds, and Debian's chromium flags: for the
+browser tests and benchmarks."""
 import socket
 import subprocess
 import sys
@@ -61,3 +62,10 @@ def running_server(log: Path, timeout: float = 120, env: dict[str, str] | None =
             server.wait(timeout=10)
         except subprocess.TimeoutExpired:
             server.kill()
+
+
+def upload_store_bytes(url: str) -> float:
+    """What the running server's upload store holds for all sessions, from Streamlit's own metrics."""
+    with urllib.request.urlopen(f"{url}/_stcore/metrics?families=cache_memory_bytes", timeout=10) as response:
+        lines = response.read().decode().splitlines()
+    return sum(float(line.rsplit(" ", 1)[1]) for line in lines if 'cache_type="UploadedFileManager"' in line)

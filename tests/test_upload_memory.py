@@ -2,7 +2,6 @@
 oldest let go with a message; no copy of the bytes left in Streamlit once a file is analysed. Inside the CNN and
 Train a CNN read uploads by content, like Diagnose, so a file without an extension works there too."""
 import time
-import urllib.request
 from pathlib import Path
 
 import cv2
@@ -18,6 +17,7 @@ from core.imaging.decode import ImageDecodeError, decode_image
 from core.imaging.viewing import DISPLAY_MAX_SIDE, display_pixels
 from core.serving.diagnosis import GRADCAM, diagnose
 from pages.common import plain
+from scripts.local_app import upload_store_bytes
 
 PAGES = Path(__file__).resolve().parents[1] / "pages"
 SIDE = 4000  # a large film: 4000 × 4000 12-bit pixels, 32 MB as stored
@@ -112,13 +112,6 @@ def test_a_refused_upload_is_kept_as_its_message_without_the_file(xray):
     assert any(e.value.startswith(f"**{plain('notes.png')}** could not be analysed") for e in at.error)
 
 
-def upload_store_bytes(url: str) -> float:
-    """What Streamlit's upload store holds for all sessions, from the server's own metrics."""
-    with urllib.request.urlopen(f"{url}/_stcore/metrics?families=cache_memory_bytes", timeout=10) as response:
-        lines = response.read().decode().splitlines()
-    return sum(float(line.rsplit(" ", 1)[1]) for line in lines if 'cache_type="UploadedFileManager"' in line)
-
-
 def test_once_an_upload_is_analysed_the_server_keeps_no_copy_of_the_file(app_url, browser, large_dicom, tmp_path):
     from playwright.sync_api import expect
     scan = tmp_path / "scan"  # no extension, as DICOMs from a PACS often come
@@ -178,3 +171,19 @@ def test_the_convolution_lab_reads_an_upload_without_an_extension_and_names_one_
     assert not any("until then the lab shows the chest phantom" in i.value for i in at.info)  # the scan is shown
     at.file_uploader(key="lab_upload").set_value(("notes", b"Chest clear.", "application/octet-stream")).run()
     assert len(at.error) == 1 and "not an image file" in at.error[0].value and "chest phantom instead" in at.error[0].value
+
+
+def test_the_convolution_lab_decodes_an_upload_once_however_often_the_page_reruns(xray, monkeypatch):
+    import core.imaging.decode
+    decodes = []
+    decode = core.imaging.decode.decode_image
+    monkeypatch.setattr(core.imaging.decode, "decode_image", lambda data, name: decodes.append(name) or decode(data, name))
+    at = open_page("convolution_lab.py")
+    at.radio(key="source").set_value("Your own image").run()
+    at.file_uploader(key="lab_upload").set_value(("scan", dicom_bytes(xray), "application/octet-stream")).run()
+    shown = at.session_state["lab_upload_image"][1]
+    at.slider(key="stride").set_value(2).run()
+    at.number_input(key="pixel_row").set_value(3).run()
+    assert not at.exception and decodes == ["scan"] and at.session_state["lab_upload_image"][1] is shown
+    at.file_uploader(key="lab_upload").set_value(("other", dicom_bytes(255 - xray), "application/octet-stream")).run()
+    assert decodes == ["scan", "other"] and at.session_state["lab_upload_image"][1] is not shown
