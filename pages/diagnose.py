@@ -323,7 +323,7 @@ upload_column.file_uploader(  # no type filter: files are recognised by content 
     accept_multiple_files=True)
 kept = st.session_state.get(RESULTS_KEY, {})
 if kept:
-    count, clear = upload_column.columns([3, 1], vertical_alignment="center")
+    count, clear = upload_column.columns([2, 1], vertical_alignment="center")  # the button's label whole at 1280 px
     count.caption(f"{len(kept)} file(s) in this session's results (at most {MAX_KEPT}: the oldest goes first).")
     clear.button("Clear the results", on_click=forget_results, key="clear_results", icon=":material/delete:")
 sample = sample_column.selectbox("No X-ray at hand? Try a sample", list(sample_files()), index=None, key="sample",

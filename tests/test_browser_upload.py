@@ -1,4 +1,4 @@
-"""A real browser (Debian's chromium, driven by Playwright) uploads an X-ray to `streamlit run app.py`."""
+"""A real browser (Debian's chromium, driven by Playwright) uploads an X-ray to `streamlit run server.py`."""
 import re
 from pathlib import Path
 
@@ -26,3 +26,24 @@ def test_upload_shows_prediction_overlay_and_downloads(app_url, browser, screens
         with page.expect_download(timeout=30_000) as download:
             page.get_by_role("button", name=button).click()
         assert Path(download.value.path()).read_bytes().startswith(signature), button
+
+
+# The labels of visible buttons in the main area that Streamlit cut with an ellipsis: the text's own width (canvas
+# measureText in the label's font) is wider than the box it is drawn in.
+CUT_LABELS_JS = """() => [...document.querySelectorAll('[data-testid="stMain"] button .stMarkdownEllipsis')]
+    .filter(box => box.getClientRects().length > 0).filter(box => {
+        const text = document.createElement("canvas").getContext("2d");
+        text.font = getComputedStyle(box.querySelector("p") || box).font;
+        return text.measureText(box.textContent).width > box.getBoundingClientRect().width + 0.02;
+    }).map(box => box.textContent)"""
+
+
+def test_every_button_label_on_a_result_is_whole_at_1280_px(app_url, browser, xray_paths):
+    from playwright.sync_api import expect
+
+    page = browser.new_page(viewport={"width": 1280, "height": 720})
+    page.goto(app_url)
+    page.locator('input[type="file"]').set_input_files(str(xray_paths["normal"][0]))
+    expect(page.get_by_role("button", name="Report (PDF)")).to_be_visible(timeout=120_000)
+    expect(page.get_by_role("button", name="Clear the results")).to_be_visible()
+    assert page.evaluate(CUT_LABELS_JS) == []
