@@ -9,11 +9,11 @@ from conftest import linked_dataset
 from core.cli import train
 from core.hashing import sha256_of
 from core.imaging.decode import read_image_file
-from core.model import training
 from core.model.bundle import load_bundle
 from core.model.card import CARD_FILE, HISTORY_FILE, MODEL_FILE, OOD_FILE, PREDICTIONS_FILE, read_card
 from core.paths import REPO_ROOT as REPO
 from core.serving.classifier import Classifier
+from core.training import recipe
 
 
 @pytest.mark.training
@@ -81,5 +81,5 @@ def test_the_coarse_label_loss_rewards_either_pneumonia():
     from core.classes import LABEL_NAMES, target_sets
     probabilities = np.array([[0.1, 0.1, 0.5, 0.3], [0.1, 0.1, 0.5, 0.3]], dtype="float32")
     allowed = target_sets(np.array([LABEL_NAMES.index("pneumonia_unspecified"), LABEL_NAMES.index("viral_pneumonia")]))
-    losses = np.asarray(training.set_cross_entropy(allowed, probabilities))
+    losses = np.asarray(recipe.set_cross_entropy(allowed, probabilities))
     assert losses == pytest.approx([-np.log(0.8), -np.log(0.3)], rel=1e-5)

@@ -6,7 +6,7 @@ import argparse
 import json
 import sys
 
-from core.classes import CLASS_NAMES
+from core.classes import LABEL_NAMES, PNEUMONIA_UNSPECIFIED
 from core.data.folders import DatasetError
 from core.data.labelled import read_labelled_folder
 from core.evaluation.evaluate import evaluate_images
@@ -16,11 +16,12 @@ from core.serving.classifier import Classifier
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m core.cli.evaluate", description="Evaluate a model on a labelled folder.")
-    parser.add_argument("data_dir", help="folder with one subfolder per class: " + ", ".join(CLASS_NAMES))
+    parser.add_argument("data_dir", help="folder with one subfolder per label: " + ", ".join(LABEL_NAMES)
+                        + f" ({PNEUMONIA_UNSPECIFIED}: a pneumonia of unknown type, scored on the first two questions only)")
     parser.add_argument("--model", default=str(DEFAULT_MODEL_DIR), help="model folder (default: models/default)")
     args = parser.parse_args(argv)
     try:
-        summary, _ = evaluate_images(Classifier.from_dir(args.model), read_labelled_folder(args.data_dir))
+        summary, _ = evaluate_images(Classifier.from_dir(args.model), read_labelled_folder(args.data_dir, LABEL_NAMES))
     except (DatasetError, ModelLoadError) as err:
         print(f"error: {err}", file=sys.stderr)
         return 2

@@ -2,8 +2,11 @@
 
     python -m core.cli.predict FILE [FILE...] [--model DIR] [--cam OUT_DIR] [--method gradcam|gradcam++|scorecam]
 
-Prints one JSON object per file: file, label, display_label, probabilities, status; or file and error. An image
-that is not a chest X-ray has status not_a_chest_xray and null label and display_label.
+Prints one JSON object per file: file, label, display_label, probabilities, status and questions; or file and
+error. `questions` holds the three answers (core/model/questions.py), each {"probability", "answer"}:
+covid19 and abnormal answer yes / no / inconclusive, pneumonia_type bacterial / viral / inconclusive (its
+probability is P(bacterial | pneumonia)). An image that is not a chest X-ray has status not_a_chest_xray and null
+label, display_label and questions.
 Exits 2 if any file failed.
 """
 import argparse
@@ -25,7 +28,7 @@ def analysis_json(file: str, analysis: Analysis) -> dict:
     has_class = analysis.status != NOT_A_CHEST_XRAY
     return {"file": file, "label": analysis.label if has_class else None,
             "display_label": analysis.display_label if has_class else None,
-            "probabilities": analysis.probability_dict(), "status": analysis.status}
+            "probabilities": analysis.probability_dict(), "status": analysis.status, "questions": analysis.questions_json()}
 
 
 def write_overlay(path: Path, pixels, cam) -> None:

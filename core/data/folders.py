@@ -28,24 +28,25 @@ class Sample:
     sha256: str = ""
 
 
-def scan_dataset(root: str | Path) -> list[Sample]:
-    """List the images of a folder with one subfolder per class (registry names), sorted for reproducibility."""
+def scan_dataset(root: str | Path, names: tuple[str, ...] = CLASS_NAMES) -> list[Sample]:
+    """List the images of a folder with one subfolder per label (registry names: the classes, or with
+    names=LABEL_NAMES the coarse labels too), sorted for reproducibility."""
     root = Path(root)
     if not root.is_dir():
         raise DatasetError(f"{root}: no such folder")
     folders = sorted(p.name for p in root.iterdir() if p.is_dir() and not p.name.startswith("."))
-    unknown = [f for f in folders if f not in CLASS_NAMES]
+    unknown = [f for f in folders if f not in names]
     if unknown:
-        raise DatasetError(f"{root}: unknown class folder(s) {', '.join(unknown)}; expected {', '.join(CLASS_NAMES)}")
+        raise DatasetError(f"{root}: unknown class folder(s) {', '.join(unknown)}; expected {', '.join(names)}")
     samples = [
         Sample(path, f"{name}/{path.name}", label)
-        for label, name in enumerate(CLASS_NAMES)
+        for label, name in enumerate(names)
         if (root / name).is_dir()
         for path in sorted((root / name).iterdir())
         if path.suffix.lower() in SUPPORTED_EXTENSIONS
     ]
     if not samples:
-        raise DatasetError(f"{root}: no images found (looked for {', '.join(SUPPORTED_EXTENSIONS)} in {', '.join(CLASS_NAMES)})")
+        raise DatasetError(f"{root}: no images found (looked for {', '.join(SUPPORTED_EXTENSIONS)} in {', '.join(names)})")
     return samples
 
 

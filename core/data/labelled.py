@@ -4,6 +4,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from core.classes import CLASS_NAMES
 from core.data.folders import scan_dataset
 from core.hashing import sha256_of
 from core.imaging.decode import ImageDecodeError, read_image_file
@@ -12,7 +13,7 @@ from core.imaging.decode import ImageDecodeError, read_image_file
 @dataclass(frozen=True)
 class LabelledImage:
     name: str  # relative path shown to users
-    label: int  # index into CLASS_NAMES
+    label: int  # index into the label names it was read with (CLASS_NAMES, or LABEL_NAMES with coarse labels)
     pixels: np.ndarray | None  # decoded greyscale; None when the file could not be read
     error: str = ""  # why it could not be read
     sha256: str = ""  # of the file's bytes, to recognise the model's own training files
@@ -31,10 +32,10 @@ class LabelledFiles:
         return self.decode()
 
 
-def read_labelled_folder(root: str) -> LabelledFiles:
-    """The images of a folder-per-class dataset (refused now if the folder is not one); unreadable files are listed,
+def read_labelled_folder(root: str, names: tuple[str, ...] = CLASS_NAMES) -> LabelledFiles:
+    """The images of a folder-per-label dataset (refused now if the folder is not one); unreadable files are listed,
     not fatal."""
-    samples = scan_dataset(root)
+    samples = scan_dataset(root, names)
 
     def decode() -> Iterator[LabelledImage]:
         for sample in samples:

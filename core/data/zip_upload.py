@@ -67,30 +67,30 @@ def _check_archive(archive: zipfile.ZipFile, size: int) -> list[zipfile.ZipInfo]
             and not any(part.startswith(".") for part in PurePosixPath(info.filename).parts)]
 
 
-def _strip_common_folder(paths: list[PurePosixPath]) -> list[PurePosixPath]:
+def _strip_common_folder(paths: list[PurePosixPath], names: tuple[str, ...]) -> list[PurePosixPath]:
     """'my_set/covid19/a.png' -> 'covid19/a.png' when every file sits in one enclosing folder (a zipped folder)."""
     tops = {p.parts[0] for p in paths}
-    if len(tops) == 1 and tops.pop() not in CLASS_NAMES and any(len(p.parts) > 2 for p in paths):
+    if len(tops) == 1 and tops.pop() not in names and any(len(p.parts) > 2 for p in paths):
         return [PurePosixPath(*p.parts[1:]) for p in paths]
     return paths
 
 
-def _labelled_members(files: list[zipfile.ZipInfo]) -> list[tuple[int, str, zipfile.ZipInfo]]:
+def _labelled_members(files: list[zipfile.ZipInfo], names: tuple[str, ...]) -> list[tuple[int, str, zipfile.ZipInfo]]:
     """(label, 'class/file' name, member) for each image, in registry order then by name, like scan_dataset."""
-    paths = _strip_common_folder([PurePosixPath(info.filename) for info in files])
+    paths = _strip_common_folder([PurePosixPath(info.filename) for info in files], names)
     is_image = [p.suffix.lower() in SUPPORTED_EXTENSIONS for p in paths]
     loose = [info.filename for info, p, image in zip(files, paths, is_image) if image and len(p.parts) != 2]
-    unknown = sorted({p.parts[0] for p in paths if len(p.parts) > 1 and p.parts[0] not in CLASS_NAMES})
+    unknown = sorted({p.parts[0] for p in paths if len(p.parts) > 1 and p.parts[0] not in names})
     if unknown:
         raise ZipDatasetError(f"unknown class folder(s) in the ZIP: {', '.join(unknown)}; "
-                              f"expected folders named {', '.join(CLASS_NAMES)}")
+                              f"expected folders named {', '.join(names)}")
     if loose:
         raise ZipDatasetError(f"{', '.join(loose[:5])}{' …' if len(loose) > 5 else ''}: not directly inside a class "
-                              f"folder; put each image in a folder named {', '.join(CLASS_NAMES)}")
-    found = [(CLASS_NAMES.index(p.parts[0]), str(p), info) for info, p, image in zip(files, paths, is_image) if image]
+                              f"folder; put each image in a folder named {', '.join(names)}")
+    found = [(names.index(p.parts[0]), str(p), info) for info, p, image in zip(files, paths, is_image) if image]
     if not found:
         raise ZipDatasetError(f"no images found in the ZIP (looked for {', '.join(SUPPORTED_EXTENSIONS)} "
-                              f"in folders named {', '.join(CLASS_NAMES)})")
+                              f"in folders named {', '.join(names)})")
     return sorted(found, key=lambda item: (item[0], item[1]))
 
 
@@ -121,14 +121,14 @@ def _decode_members(data: bytes, members: list[tuple[int, str, zipfile.ZipInfo]]
             yield LabelledImage(name, label, pixels, sha256=hashlib.sha256(data).hexdigest())
 
 
-def read_labelled_zip(data: bytes) -> LabelledFiles:
+def read_labelled_zip(data: bytes, names: tuple[str, ...] = CLASS_NAMES) -> LabelledFiles:
     """The images of a folder-per-class ZIP held in memory, checked now and decoded one at a time when iterated;
     unreadable images are listed, not fatal."""
     if len(data) > MAX_ZIP_BYTES:
         raise ZipDatasetError(f"the ZIP is {_mib(len(data))}; the limit is {_mib(MAX_ZIP_BYTES)}")
     try:
         with zipfile.ZipFile(io.BytesIO(data)) as archive:
-            members = _labelled_members(_check_archive(archive, len(data)))
+            members = _labelled_members(_check_archive(archive, len(data)), names)
     except zipfile.BadZipFile:
         raise ZipDatasetError("the file is not a readable ZIP archive") from None
     return LabelledFiles(len(members), lambda: _decode_members(data, members))

@@ -2,20 +2,24 @@
 
     python -m core.cli.evaluate DATA_DIR [--model models/default]
 
-Prints one JSON object. Accuracy and the confusion matrix count every image by its top class, abstained or not;
-accuracy and each class's recall come with a 95 % Wilson interval, and images whose bytes match a file the model
-was trained on (SHA-256, from its card) are counted and flagged.
+Prints one JSON object. `questions` scores the three questions (core/model/questions.py) on the chest X-rays whose
+answer the folder's labels give: AUROC, coverage and the share of answered films answered right at the model's
+operating points. A `pneumonia_unspecified` folder counts for the first two questions only. The four-class figures
+follow as detail, on the films with a class label: accuracy and the confusion matrix count every image by its top
+class, abstained or not; accuracy and each class's recall come with a 95 % Wilson interval. Images whose bytes match
+a file the model was trained on (SHA-256, from its card) are counted and flagged.
 """
 from collections.abc import Callable
 
 import numpy as np
 
-from core.classes import CLASS_NAMES
+from core.classes import CLASS_NAMES, LABEL_NAMES
 from core.data.folders import DatasetError
 from core.data.labelled import LabelledFiles
 from core.evaluation.intervals import wilson_interval
 from core.evaluation.metrics import classification_summary
-from core.model import abstention
+from core.evaluation.question_figures import question_figures
+from core.model import abstention, questions
 from core.serving.classifier import Classifier
 
 BATCH_SIZE = 16
@@ -56,14 +60,29 @@ def evaluate_images(classifier: Classifier, files: LabelledFiles,
     labels = np.array([label for _, label, _ in read])
     probabilities = np.stack([a.probabilities for a in analyses])
     statuses = [a.status for a in analyses]
+    exact = labels < len(CLASS_NAMES)
+    four_class = with_intervals(classification_summary(labels[exact], probabilities[exact])) if exact.any() else {}
     summary = {
-        **with_intervals(classification_summary(labels, probabilities)),
+        "questions": question_summary(classifier, labels, probabilities, statuses),
+        **four_class,
+        "n": len(labels),
         "abstained": statuses.count(abstention.INCONCLUSIVE),
         "not_a_chest_xray": statuses.count(abstention.NOT_A_CHEST_XRAY),
         "in_training_set": sum(seen for _, _, seen in read),
         "unreadable": unreadable,
     }
-    rows = [{"file": file, "true": CLASS_NAMES[label], "predicted": a.label, "status": a.status, "in_training_set": seen,
-             **{f"p_{name}": p for name, p in a.probability_dict().items()}} for (file, label, seen), a in zip(read, analyses)]
+    rows = [{"file": file, "true": LABEL_NAMES[label], "predicted": a.label, "status": a.status, "in_training_set": seen,
+             **{f"p_{name}": p for name, p in a.probability_dict().items()}}
+            for (file, label, seen), a in zip(read, analyses, strict=True)]
     return summary, rows
+
+
+def question_summary(classifier: Classifier, labels: np.ndarray, probabilities: np.ndarray, statuses: list[str]) -> dict | None:
+    """Each question's figures on the chest X-rays (not-a-chest-X-ray films are left out); None for a model whose card
+    has no questions."""
+    if classifier.rules is None:
+        return None
+    kept = np.array([s != abstention.NOT_A_CHEST_XRAY for s in statuses])
+    raw, truth = questions.raw_probabilities(probabilities[kept]), questions.truths(labels[kept])
+    return {name: question_figures(truth[name], rule.probability(raw[name]), rule) for name, rule in classifier.rules.items()}
 

@@ -11,6 +11,7 @@ from tf_keras_vis.utils.model_modifiers import ReplaceToLinear
 from tf_keras_vis.utils.scores import CategoricalScore
 
 from core.classes import CLASS_NAMES
+from core.model.backbones import uncrop_map
 
 CENTRE_X, CENTRE_Y = (0.15, 0.85), (0.10, 0.90)
 CENTRAL_AREA = (CENTRE_X[1] - CENTRE_X[0]) * (CENTRE_Y[1] - CENTRE_Y[0])
@@ -35,15 +36,17 @@ def looked_outside_lungs(cam: np.ndarray) -> bool:
     return central_mass(cam) < LUNG_SHARE_FLOOR or not peak_inside
 
 
-def central_mass_of_images(model: keras.Model, cam_layer: str, images: np.ndarray, batch_size: int = 16) -> np.ndarray:
-    """Central Grad-CAM mass for each image, explaining the class the model predicts."""
+def central_mass_of_images(model: keras.Model, cam_layer: str, images: np.ndarray, border_crop: float = 0.0,
+                           batch_size: int = 16) -> np.ndarray:
+    """Central Grad-CAM mass for each image, explaining the class the model predicts, with each map placed on the
+    whole film when the model crops its border."""
     gradcam = Gradcam(model, model_modifier=ReplaceToLinear(), clone=True)
     masses = []
     for start in range(0, len(images), batch_size):
         batch = images[start:start + batch_size]
         predicted = model.predict(batch, verbose=0).argmax(axis=1)
         cams = gradcam(CategoricalScore(list(predicted)), batch, penultimate_layer=cam_layer, seek_penultimate_conv_layer=False)
-        masses += [central_mass(cam) for cam in np.atleast_3d(cams)]
+        masses += [central_mass(uncrop_map(cam, border_crop)) for cam in np.atleast_3d(cams)]
     return np.array(masses)
 
 

@@ -3,6 +3,7 @@ import os
 import re
 from pathlib import Path
 
+import cv2
 import keras
 import numpy as np
 from keras import layers
@@ -56,13 +57,44 @@ def _small_cnn_trunk(pixels: keras.KerasTensor) -> keras.KerasTensor:
     return layers.Conv2D(128, 3, padding="same", activation="relu", name="last_conv")(x)
 
 
-def build_feature_extractor(backbone: str, img_size: int, weights: str | None = "imagenet") -> keras.Model:
-    """Raw pixels -> pooled features (the penultimate layer) for the given backbone."""
+def crop_border(pixels: keras.KerasTensor, share: float) -> keras.KerasTensor:
+    """The film without `share` of its width and height on each side (where labels, markers and collimation sit),
+    stretched back to the input size. Grad-CAM maps then cover the kept field only (core/serving/saliency.uncrop)."""
+    size = pixels.shape[1]
+    margin = border_pixels(size, share)
+    kept = layers.Cropping2D(margin, name="crop_border")(pixels)
+    return layers.Resizing(size, size, interpolation="bilinear", name="stretch_kept_field")(kept)
+
+
+def border_pixels(size: int, share: float) -> int:
+    return int(round(share * size))
+
+
+UNCROP_UPSAMPLE = 8  # a 7 x 7 map becomes 56 x 56 over the kept field before the border is added back
+
+
+def uncrop_map(cam: np.ndarray, share: float) -> np.ndarray:
+    """A map over the kept field of a model that cropped `share` off each side, placed on the whole film: upsampled
+    (bilinear), with a zero border where the network never looked, so overlays stay aligned with the film."""
+    if not share:
+        return cam
+    height, width = cam.shape
+    kept = cv2.resize(cam.astype(np.float32), (width * UNCROP_UPSAMPLE, height * UNCROP_UPSAMPLE), interpolation=cv2.INTER_LINEAR)
+    pad_y = border_pixels(kept.shape[0], share / (1 - 2 * share))
+    pad_x = border_pixels(kept.shape[1], share / (1 - 2 * share))
+    return np.pad(kept, ((pad_y, pad_y), (pad_x, pad_x)))
+
+
+def build_feature_extractor(backbone: str, img_size: int, weights: str | None = "imagenet",
+                            border_crop: float = 0.0) -> keras.Model:
+    """Raw pixels -> pooled features (the penultimate layer) for the given backbone, after cropping `border_crop` of
+    each side away."""
     pixels = keras.Input((img_size, img_size, 3), name="pixels")
+    field = crop_border(pixels, border_crop) if border_crop else pixels
     if backbone == "small_cnn":
-        maps = [_small_cnn_trunk(pixels)]
+        maps = [_small_cnn_trunk(field)]
     else:
-        trunk = _imagenet_trunk(backbone, pixels, weights)
+        trunk = _imagenet_trunk(backbone, field, weights)
         trunk.trainable = False
         maps = [trunk.get_layer(name).output for name in FEATURE_LAYERS[backbone]]
     pooled = [layers.GlobalAveragePooling2D(name=f"gap_{m.name.split('/')[0]}_{i}")(m) for i, m in enumerate(maps)]

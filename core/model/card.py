@@ -9,15 +9,16 @@ core/model/bundle.py loads the model and the other files the card vouches for.
 import hashlib
 import json
 from collections.abc import Mapping
-from dataclasses import asdict, dataclass, fields
+from dataclasses import dataclass, fields, is_dataclass
 from pathlib import Path
-from types import UnionType
+from types import MappingProxyType, UnionType
 from typing import Any, get_args, get_origin, get_type_hints
 
 from core.classes import CLASS_NAMES, XrayClass
+from core.model.questions import QUESTION_NAMES, QuestionRule
 from core.paths import DEFAULT_MODEL_DIR, MODELS_DIR
 
-CARD_VERSION = 1  # raise it when a field is added, removed or changes meaning
+CARD_VERSION = 2  # raise it when a field is added, removed or changes meaning, and add a step to MIGRATIONS
 MODEL_FILE, CARD_FILE, OOD_FILE = "model.keras", "model_card.json", "ood.npz"
 HISTORY_FILE, PREDICTIONS_FILE = "history.json", "validation_predictions.json"
 RETRAIN = "train it again with `python -m core.cli.train`"
@@ -39,7 +40,54 @@ class Calibration:
 class OodSummary:
     threshold: float  # largest distance from the training images still taken for a chest X-ray (core/model/ood.py)
     cv_false_rejection_rate: float  # share of held-out chest X-rays the threshold rejects
+    left_out_rejection: Mapping[str, float]  # per source: share of its films rejected by a detector that never saw it
     sha256: str = ""  # of ood.npz; set when the bundle is saved
+
+
+@dataclass(frozen=True)
+class QuestionFigures:
+    """One question on one group of films (core/evaluation/question_figures.py)."""
+    n: int  # films whose answer is known
+    n_positive: int  # of them answered yes (bacterial for pneumonia_type)
+    auroc: float | None  # None without films of both answers
+    coverage: float | None  # share answered (not inconclusive) at the operating point
+    right: float | None  # share of the answered films answered right
+    yes_right: float | None
+    no_right: float | None
+    n_answered: int
+    ece: float | None
+
+
+@dataclass(frozen=True)
+class LeftOutFigures:
+    source: str  # the source its run left out
+    paired: str  # which films were scored, in words
+    figures: QuestionFigures
+
+
+@dataclass(frozen=True)
+class QuestionValidation:
+    """A question's calibration and operating point, and how it did: grouped folds, and left-out sources where the
+    other sources can teach it (core/training/questions.py)."""
+    rule: QuestionRule
+    target: float  # share of right answers each kind of answer had to reach on the grouped folds
+    grouped_cv: QuestionFigures
+    grouped_cv_by_source: Mapping[str, QuestionFigures]
+    left_out: tuple[LeftOutFigures, ...]
+    never_validated_on: tuple[str, ...]
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> "QuestionValidation":
+        return cls(rule=QuestionRule(**data["rule"]), target=data["target"], grouped_cv=QuestionFigures(**data["grouped_cv"]),
+                   grouped_cv_by_source=MappingProxyType({s: QuestionFigures(**f) for s, f in data["grouped_cv_by_source"].items()}),
+                   left_out=tuple(LeftOutFigures(r["source"], r["paired"], QuestionFigures(**r["figures"])) for r in data["left_out"]),
+                   never_validated_on=tuple(data["never_validated_on"]))
+
+    @property
+    def worst_left_out(self) -> LeftOutFigures | None:
+        """The left-out pairing with the lowest AUROC (None when the question was never validated on a left-out source)."""
+        scored = [r for r in self.left_out if r.figures.auroc is not None]
+        return min(scored, key=lambda r: r.figures.auroc) if scored else None
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -63,6 +111,8 @@ class ModelCard:
     threshold: float  # abstention: below this top probability the answer is Inconclusive
     ood: OodSummary
     abstention: Mapping[str, Any]  # the operating point behind `threshold`: coverage and accuracy there
+    questions: Mapping[str, QuestionValidation] | None  # the three questions (core/model/questions.py); None before v2
+    border_crop: float  # share of each side the model crops off first; Grad-CAM maps cover the rest (saliency.uncrop)
     epochs: int
     training_command: str
     trained_at: str  # ISO date
@@ -78,10 +128,8 @@ class ModelCard:
         """The card in `data`, checked: every key present and known, this version, simple values of their type, and
         the registry's classes in the registry's order."""
         names = [f.name for f in fields(cls)]
+        data = migrate(data, source)
         missing = [name for name in names if name not in data]
-        if "card_version" in data and data["card_version"] != CARD_VERSION:
-            raise ModelLoadError(f"{source}: card version {data['card_version']!r}, but this code reads version "
-                                 f"{CARD_VERSION}; {RETRAIN}")
         if missing:
             raise ModelLoadError(f"{source}: the model card has no {', '.join(map(repr, missing))}; {RETRAIN}")
         unknown = sorted(set(data) - set(names))
@@ -92,8 +140,9 @@ class ModelCard:
                           "classes": tuple(XrayClass(**c) for c in data["classes"]),
                           "calibration": Calibration(**data["calibration"]),
                           "ood": OodSummary(**data["ood"]),
+                          "questions": _questions(data["questions"]),
                           "training_files": tuple(data["training_files"])})
-        except TypeError as err:
+        except (TypeError, KeyError, AttributeError) as err:
             raise ModelLoadError(f"{source}: a section of the model card is malformed ({err}); {RETRAIN}") from None
         card._check_types(source)
         if tuple(c.name for c in card.classes) != CLASS_NAMES:
@@ -102,7 +151,9 @@ class ModelCard:
         return card
 
     def _check_types(self, source: str | Path) -> None:
-        for section in (self, self.calibration, self.ood):
+        questions = self.questions.values() if self.questions else ()
+        figures = [f for v in questions for f in (v.grouped_cv, *v.grouped_cv_by_source.values(), *(r.figures for r in v.left_out))]
+        for section in (self, self.calibration, self.ood, *questions, *(v.rule for v in questions), *figures):
             for name, kind in get_type_hints(type(section)).items():
                 value = getattr(section, name)
                 if not _is_a(value, kind):
@@ -110,7 +161,7 @@ class ModelCard:
 
     def to_dict(self) -> dict[str, Any]:
         """The card as JSON-ready data, keys in field order."""
-        return asdict(self)
+        return as_json(self)
 
     @property
     def identity(self) -> str:
@@ -132,6 +183,46 @@ class ModelCard:
         """Accuracy on images of sources left out of training (each predicted by a model that never saw its source);
         None when the model was not validated across sources."""
         return (self.validation or {}).get("leave_one_source_out", {}).get("accuracy")
+
+
+def as_json(value: Any) -> Any:
+    """Dataclasses, mappings and tuples as JSON-ready dicts and lists."""
+    if is_dataclass(value):
+        return {f.name: as_json(getattr(value, f.name)) for f in fields(value)}
+    if isinstance(value, Mapping):
+        return {k: as_json(v) for k, v in value.items()}
+    if isinstance(value, tuple | list):
+        return [as_json(v) for v in value]
+    return value
+
+
+def _questions(data: Mapping[str, Any] | None) -> Mapping[str, QuestionValidation] | None:
+    if data is None:
+        return None
+    if tuple(data) != QUESTION_NAMES:
+        raise TypeError(f"questions {list(data)}, expected {list(QUESTION_NAMES)}")
+    return MappingProxyType({name: QuestionValidation.from_dict(v) for name, v in data.items()})
+
+
+def _v1_to_v2(data: dict) -> dict:
+    """Version 2 added the three questions (absent before), the border crop (none before) and the left-out
+    not-a-chest-X-ray rates (not measured before)."""
+    return {**data, "card_version": 2, "questions": None, "border_crop": 0.0,
+            "ood": {**data.get("ood", {}), "left_out_rejection": {}}}
+
+
+MIGRATIONS = {1: _v1_to_v2}  # card version -> the step that lifts it to the next
+
+
+def migrate(data: Mapping[str, Any], source: str | Path) -> Mapping[str, Any]:
+    """A card of an older version lifted to this one step by step, so older models load without retraining."""
+    version = data.get("card_version", CARD_VERSION)
+    while version in MIGRATIONS:
+        data = MIGRATIONS[version](dict(data))
+        version = data["card_version"]
+    if version != CARD_VERSION:
+        raise ModelLoadError(f"{source}: card version {version!r}, but this code reads version {CARD_VERSION}; {RETRAIN}")
+    return data
 
 
 def _is_a(value: Any, kind: Any) -> bool:

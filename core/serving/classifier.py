@@ -12,8 +12,9 @@ import tensorflow as tf
 from core.classes import CLASS_NAMES, DISPLAY_NAMES
 from core.imaging.preprocess import to_model_input
 from core.model import abstention, calibration
-from core.model.backbones import CAM_LAYER, FEATURES_NAME
+from core.model.backbones import CAM_LAYER, FEATURES_NAME, uncrop_map
 from core.model.bundle import ModelBundle, load_bundle
+from core.model.questions import QuestionAnswer, answer_all
 from core.paths import DEFAULT_MODEL_DIR
 from core.serving.saliency import Explainer, grad_cam
 
@@ -25,6 +26,7 @@ class Analysis:
     status: str  # abstention.OK / INCONCLUSIVE / NOT_A_CHEST_XRAY
     ood_score: float  # distance from the training images (higher = stranger)
     cam: np.ndarray | None = field(default=None, repr=False)  # the top class's Grad-CAM in [0, 1], e.g. 7 x 7
+    questions: dict[str, QuestionAnswer] | None = None  # the three answers; None for "not a chest X-ray" or an old card
 
     @property
     def top(self) -> int:
@@ -39,7 +41,11 @@ class Analysis:
         return DISPLAY_NAMES[self.top]
 
     def probability_dict(self) -> dict[str, float]:
-        return {name: float(p) for name, p in zip(CLASS_NAMES, self.probabilities)}
+        return {name: float(p) for name, p in zip(CLASS_NAMES, self.probabilities, strict=True)}
+
+    def questions_json(self) -> dict[str, dict] | None:
+        """{"covid19": {"probability", "answer"}, ...} in question order, or None."""
+        return None if self.questions is None else {name: a.to_json() for name, a in self.questions.items()}
 
 
 class Classifier:
@@ -52,7 +58,8 @@ class Classifier:
         self.temperature: float = self.card.calibration.temperature
         self.threshold: float = self.card.threshold
         self.cam_layer: str = CAM_LAYER[self.card.backbone]
-        self.explainer = Explainer(self.model, self.cam_layer)
+        self.explainer = Explainer(self.model, self.cam_layer, self.card.border_crop)
+        self.rules = None if self.card.questions is None else {name: v.rule for name, v in self.card.questions.items()}
         # conv maps for Grad-CAM, pooled features for the OOD check, and the head's input for the logits
         self._graph = keras.Model(self.model.input, [self.model.get_layer(self.cam_layer).output,
                                                      self.model.get_layer(FEATURES_NAME).output, self.explainer.head.input])
@@ -75,12 +82,13 @@ class Classifier:
             score = tf.reduce_max(logits[0])  # the top class's logit
         return logits[0], features[0], grad_cam(maps, tape.gradient(score, maps))[0]
 
-    def _decide(self, logits: np.ndarray, features: np.ndarray, threshold: float | None) -> tuple[np.ndarray, str, float]:
+    def _decide(self, logits: np.ndarray, features: np.ndarray, threshold: float | None, cam: np.ndarray | None = None) -> Analysis:
         probabilities = calibration.apply_temperature(tf.nn.softmax(logits).numpy(), self.temperature)
         ood_score = self.ood.score(features)
         threshold = self.threshold if threshold is None else threshold
         status = abstention.decide_status(probabilities, threshold, ood_score <= self.ood.threshold)
-        return probabilities, status, ood_score
+        answers = None if status == abstention.NOT_A_CHEST_XRAY or self.rules is None else answer_all(self.rules, probabilities)
+        return Analysis(probabilities, status, ood_score, cam, answers)
 
     def model_input(self, pixels: np.ndarray) -> np.ndarray:
         return to_model_input(pixels, self.input_size, self.intensity)
@@ -94,13 +102,13 @@ class Classifier:
     def analyse(self, pixels: np.ndarray, threshold: float | None = None) -> Analysis:
         """Probabilities, status and the top class's Grad-CAM for one greyscale image."""
         logits, features, cam = self._analyse(tf.constant(self.model_input(pixels)[None]))
-        return Analysis(*self._decide(logits.numpy(), features.numpy(), threshold), cam.numpy())
+        return self._decide(logits.numpy(), features.numpy(), threshold, uncrop_map(cam.numpy(), self.card.border_crop))
 
     def classify_inputs(self, x: np.ndarray, threshold: float | None = None) -> list[Analysis]:
         """Probabilities and status for a batch of model inputs (N, size, size, 3), without CAMs."""
         logits, features = self._batch(tf.constant(x))
-        return [Analysis(*self._decide(row_logits, row_features, threshold))
-                for row_logits, row_features in zip(logits.numpy(), features.numpy())]
+        return [self._decide(row_logits, row_features, threshold)
+                for row_logits, row_features in zip(logits.numpy(), features.numpy(), strict=True)]
 
     def classify_batch(self, images: list[np.ndarray], threshold: float | None = None, batch_size: int = 16) -> list[Analysis]:
         """Probabilities and status for many greyscale images, in batches, without CAMs."""

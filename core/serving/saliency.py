@@ -17,7 +17,7 @@ from tf_keras_vis.scorecam import Scorecam
 from tf_keras_vis.utils.model_modifiers import ReplaceToLinear
 from tf_keras_vis.utils.scores import CategoricalScore
 
-from core.model.backbones import HEAD_NAME
+from core.model.backbones import HEAD_NAME, uncrop_map
 
 GRADCAM = "gradcam"
 METHODS = {GRADCAM: "Grad-CAM", "gradcam++": "Grad-CAM++", "scorecam": "Score-CAM"}
@@ -44,8 +44,8 @@ class Explainer:
     """Every saliency method for one model. Each piece is built once, on first use, and shared by every caller:
     a compiled Grad-CAM per layer, and one model clone each for Grad-CAM++ and Score-CAM."""
 
-    def __init__(self, model: keras.Model, default_layer: str):
-        self.model, self.default_layer = model, default_layer
+    def __init__(self, model: keras.Model, default_layer: str, border_crop: float = 0.0):
+        self.model, self.default_layer, self.border_crop = model, default_layer, border_crop
         self.head = model.get_layer(HEAD_NAME)
         self._gradcams: dict[str, Callable] = {}
         self._visualisers: dict[str, GradcamPlusPlus | Scorecam] = {}
@@ -57,14 +57,15 @@ class Explainer:
 
     def explain(self, model_input: np.ndarray, class_index: int, method: str = GRADCAM, layer: str | None = None) -> np.ndarray:
         """An (h, w) map in [0, 1] at `layer`'s resolution (default: the last conv block) of where `class_index` is
-        supported in one (size, size, 3) model input."""
+        supported in one (size, size, 3) model input, placed on the whole film when the model crops its border."""
         layer = layer or self.default_layer
         if method == GRADCAM:
-            return self._gradcam(layer)(tf.constant(model_input[None], tf.float32), tf.constant(class_index, tf.int32)).numpy()
+            cam = self._gradcam(layer)(tf.constant(model_input[None], tf.float32), tf.constant(class_index, tf.int32)).numpy()
+            return uncrop_map(cam, self.border_crop)
         options = {"max_N": SCORECAM_MAX_CHANNELS} if method == "scorecam" else {}
         cam = self._visualiser(method)(CategoricalScore([class_index]), model_input[None].astype(np.float32), penultimate_layer=layer,
                                        seek_penultimate_conv_layer=False, expand_cam=False, **options)
-        return np.nan_to_num(np.asarray(cam[0], dtype=np.float32)).clip(0.0, 1.0)
+        return uncrop_map(np.nan_to_num(np.asarray(cam[0], dtype=np.float32)).clip(0.0, 1.0), self.border_crop)
 
     def _gradcam(self, layer: str) -> Callable:
         with self._lock:
