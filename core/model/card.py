@@ -11,7 +11,7 @@ import json
 from collections.abc import Mapping
 from dataclasses import dataclass, fields, is_dataclass
 from pathlib import Path
-from types import MappingProxyType, UnionType
+from types import UnionType
 from typing import Any, get_args, get_origin, get_type_hints
 
 from core.classes import CLASS_NAMES, XrayClass
@@ -79,7 +79,7 @@ class QuestionValidation:
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> "QuestionValidation":
         return cls(rule=QuestionRule(**data["rule"]), target=data["target"], grouped_cv=QuestionFigures(**data["grouped_cv"]),
-                   grouped_cv_by_source=MappingProxyType({s: QuestionFigures(**f) for s, f in data["grouped_cv_by_source"].items()}),
+                   grouped_cv_by_source={s: QuestionFigures(**f) for s, f in data["grouped_cv_by_source"].items()},
                    left_out=tuple(LeftOutFigures(r["source"], r["paired"], QuestionFigures(**r["figures"])) for r in data["left_out"]),
                    never_validated_on=tuple(data["never_validated_on"]))
 
@@ -201,7 +201,7 @@ def _questions(data: Mapping[str, Any] | None) -> Mapping[str, QuestionValidatio
         return None
     if tuple(data) != QUESTION_NAMES:
         raise TypeError(f"questions {list(data)}, expected {list(QUESTION_NAMES)}")
-    return MappingProxyType({name: QuestionValidation.from_dict(v) for name, v in data.items()})
+    return {name: QuestionValidation.from_dict(v) for name, v in data.items()}
 
 
 def _v1_to_v2(data: dict) -> dict:
