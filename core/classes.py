@@ -26,7 +26,7 @@ def display_name(name: str) -> str:
 
 
 # A coarse training label: a pneumonia known to be bacterial or viral, but not which. It is no output of the
-# model; training rewards the probability of any class in its set (core/model/training.py).
+# model; training rewards the probability of any class in its set (core/training/recipe.py).
 PNEUMONIA_UNSPECIFIED = "pneumonia_unspecified"
 COARSE_LABELS: dict[str, tuple[str, ...]] = {PNEUMONIA_UNSPECIFIED: ("bacterial_pneumonia", "viral_pneumonia")}
 LABEL_NAMES: tuple[str, ...] = CLASS_NAMES + tuple(COARSE_LABELS)  # every label a training image may carry

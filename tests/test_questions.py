@@ -2,12 +2,14 @@
 contract, and the shipped card's per-question figures (they recompute from its stored predictions)."""
 import json
 
+import cv2
 import keras
 import numpy as np
 import pytest
 
 from core.classes import CLASS_NAMES, LABEL_NAMES
 from core.cli import evaluate, predict
+from core.evaluation.question_figures import binary_ece
 from core.model import questions as q
 from core.model.backbones import HEAD_NAME, crop_border, uncrop_map
 from core.model.calibration import apply_temperature
@@ -54,7 +56,6 @@ def test_the_cut_offs_answer_the_most_films_while_each_answer_meets_its_target()
 
 
 def test_platt_scaling_makes_an_overconfident_probability_honest():
-    from core.evaluation.question_figures import binary_ece
     rng = np.random.default_rng(1)
     honest = rng.uniform(0.02, 0.98, 4000)
     truth = (rng.random(4000) < honest).astype(float)  # each film is yes with its honest probability
@@ -74,7 +75,6 @@ def test_a_map_of_a_model_that_crops_its_border_lands_where_the_film_is_bright()
     film = np.zeros((size, size, 3), np.float32)
     film[spot[0] - 3:spot[0] + 3, spot[1] - 3:spot[1] + 3] = 255
     cam = Explainer(keras.Model(pixels, score), "cells", share).explain(film, 0)
-    import cv2
     placed = cv2.resize(cam, (size, size), interpolation=cv2.INTER_LINEAR)
     row, column = np.unravel_index(np.argmax(placed), placed.shape)
     assert abs(row - spot[0]) <= 5 and abs(column - spot[1]) <= 5
@@ -90,7 +90,6 @@ def test_uncropping_leaves_an_uncropped_map_alone():
 
 def test_predict_answers_the_three_questions_for_every_chest_xray(xray_paths, tmp_path, capsys):
     noise = tmp_path / "noise.png"
-    import cv2
     cv2.imwrite(str(noise), np.random.default_rng(0).integers(0, 256, (256, 256), dtype=np.uint8))
     files = [str(paths[0]) for paths in xray_paths.values()] + [str(noise)]
     assert predict.main(files) == 0

@@ -7,7 +7,7 @@ model reacts to text alone (core/evaluation/shortcut.py). Training on stamped co
 did not help (README), so training does not use it.
 
 Restyling (imitate_another_source): contrast, gamma, blur or noise, JPEG quality, crop and rotation as another
-source might have made the film. Training heads on restyled copies is part of the default recipe (core/model/training.py).
+source might have made the film. Training heads on restyled copies is part of the default recipe (core/training/trainer.py).
 """
 import cv2
 import numpy as np

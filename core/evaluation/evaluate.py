@@ -18,8 +18,8 @@ from core.data.folders import DatasetError
 from core.data.labelled import LabelledFiles
 from core.evaluation.intervals import wilson_interval
 from core.evaluation.metrics import classification_summary
-from core.evaluation.question_figures import question_figures
-from core.model import abstention, questions
+from core.evaluation.question_figures import figures_from_classes
+from core.model import abstention
 from core.serving.classifier import Classifier
 
 BATCH_SIZE = 16
@@ -83,6 +83,5 @@ def question_summary(classifier: Classifier, labels: np.ndarray, probabilities: 
     if classifier.rules is None:
         return None
     kept = np.array([s != abstention.NOT_A_CHEST_XRAY for s in statuses])
-    raw, truth = questions.raw_probabilities(probabilities[kept]), questions.truths(labels[kept])
-    return {name: question_figures(truth[name], rule.probability(raw[name]), rule) for name, rule in classifier.rules.items()}
+    return {name: figures_from_classes(rule, name, labels[kept], probabilities[kept]) for name, rule in classifier.rules.items()}
 

@@ -3,7 +3,7 @@ operating point, calibration. The same figures for training validation, `core.cl
 import numpy as np
 from sklearn.metrics import roc_auc_score
 
-from core.model.questions import QuestionRule
+from core.model.questions import QuestionRule, raw_probabilities, truths
 
 
 def binary_ece(truth: np.ndarray, probability: np.ndarray, bins: int = 10) -> float:
@@ -36,3 +36,8 @@ def question_figures(truth: np.ndarray, probability: np.ndarray, rule: QuestionR
         "n_answered": int(answered.sum()),
         "ece": binary_ece(y, p) if len(y) else None,
     }
+
+
+def figures_from_classes(rule: QuestionRule, name: str, labels: np.ndarray, probabilities: np.ndarray) -> dict:
+    """question_figures for question `name`, from (N, 4) calibrated class probabilities and the films' labels."""
+    return question_figures(truths(labels)[name], rule.probability(raw_probabilities(probabilities)[name]), rule)

@@ -102,7 +102,7 @@ class ModelCard:
     input: str  # what the model expects, in words
     intensity: str  # per-image intensity normalisation before the network (core/imaging/preprocess.py)
     training_data: Mapping[str, Any]  # source folder, n, counts per label (and by_source with a manifest)
-    recipe: Mapping[str, Any] | None  # how the head was trained (core.model.training.Recipe.describe)
+    recipe: Mapping[str, Any] | None  # how the head was trained (core.training.recipe.Recipe.describe)
     cross_validation: Mapping[str, Any]  # folds, seed and out-of-fold figures
     validation: Mapping[str, Any] | None  # per-source figures, leave-one-source-out and aims
     baseline_linear_probe: Mapping[str, Any] | None
@@ -272,7 +272,7 @@ def checked_bytes(directory: str | Path, file_name: str, sha256: str) -> bytes:
 
 
 def read_predictions(directory: str | Path, card: ModelCard) -> list[dict]:
-    """One row per training image: label, source, fold and out-of-fold probabilities (core.model.training.prediction_rows)."""
+    """One row per training image: label, source, fold and out-of-fold probabilities (core.training.card_building.prediction_rows)."""
     return json.loads(checked_bytes(directory, PREDICTIONS_FILE, card.predictions_sha256))
 
 

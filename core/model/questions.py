@@ -8,11 +8,13 @@ operating point (no TensorFlow here).
 Each derived probability is recalibrated by Platt scaling (a logistic fit on its log-odds, out-of-fold) and answered
 by two cut-offs: at or above `high` the answer is yes (bacterial), at or below `low` no (viral), between them
 inconclusive. The cut-offs are chosen on out-of-fold predictions so that each kind of answer is right at least as
-often as the question's target (core/training/questions.py fits them; the card stores them).
+often as the question's target (fit_calibration and choose_cut_offs here; core/training/questions.py runs them on a
+model's predictions; the card stores the result).
 """
 from dataclasses import dataclass
 
 import numpy as np
+from sklearn.linear_model import LogisticRegression
 
 from core.classes import CLASS_NAMES, LABEL_NAMES, PNEUMONIA_UNSPECIFIED
 
@@ -110,7 +112,6 @@ def answer_all(rules: dict[str, QuestionRule], probabilities: np.ndarray) -> dic
 
 def fit_calibration(raw: np.ndarray, truth: np.ndarray) -> tuple[float, float]:
     """Platt scaling: (slope, intercept) of a logistic fit of the truth on the raw probability's log-odds."""
-    from sklearn.linear_model import LogisticRegression
     model = LogisticRegression(C=1e4, max_iter=1000).fit(log_odds(raw)[:, None], truth.astype(int))
     return float(model.coef_[0, 0]), float(model.intercept_[0])
 

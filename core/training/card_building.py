@@ -1,6 +1,7 @@
 """The card and the stored predictions of a model about to be saved (save_bundle adds the SHA-256 of its files)."""
 import datetime
 from dataclasses import dataclass
+from pathlib import Path
 
 import keras
 import numpy as np
@@ -68,7 +69,7 @@ def build_card(settings: TrainSettings, samples: list[Sample], labels: np.ndarra
     recipe = settings.recipe
     return ModelCard(
         card_version=CARD_VERSION,
-        name=settings.out.rstrip("/").split("/")[-1],
+        name=Path(settings.out).name,
         backbone=settings.backbone,
         classes=CLASSES,
         input_size=settings.img_size,

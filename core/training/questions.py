@@ -10,7 +10,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from core.data.manifest import PAEDIATRIC
-from core.evaluation.question_figures import question_figures
+from core.evaluation.question_figures import figures_from_classes
 from core.model import questions as q
 from core.model.card import LeftOutFigures, QuestionFigures, QuestionValidation
 
@@ -45,8 +45,7 @@ class Films:
 
 
 def _figures(rule: q.QuestionRule, name: str, labels: np.ndarray, probabilities: np.ndarray) -> QuestionFigures:
-    raw = q.raw_probabilities(probabilities)[name]
-    return QuestionFigures(**question_figures(q.truths(labels)[name], rule.probability(raw), rule))
+    return QuestionFigures(**figures_from_classes(rule, name, labels, probabilities))
 
 
 def _can_teach(truth: np.ndarray, train: np.ndarray, films: Films, scored: np.ndarray) -> bool:
