@@ -30,6 +30,12 @@ def display_name(name: str) -> str:
 PNEUMONIA_UNSPECIFIED = "pneumonia_unspecified"
 COARSE_LABELS: dict[str, tuple[str, ...]] = {PNEUMONIA_UNSPECIFIED: ("bacterial_pneumonia", "viral_pneumonia")}
 LABEL_NAMES: tuple[str, ...] = CLASS_NAMES + tuple(COARSE_LABELS)  # every label a training image may carry
+LABEL_DISPLAY: tuple[str, ...] = DISPLAY_NAMES + ("Pneumonia (type unknown)",)  # what users read for each label
+
+
+def label_display(name: str) -> str:
+    """What users read for a label name, coarse labels included: 'pneumonia_unspecified' -> 'Pneumonia (type unknown)'."""
+    return LABEL_DISPLAY[LABEL_NAMES.index(name)]
 
 
 def target_sets(labels: np.ndarray) -> np.ndarray:

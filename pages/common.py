@@ -11,11 +11,14 @@ from streamlit.runtime.pages_manager import PagesManager
 from core.model import card as model_card
 from core.model.card import CARD_FILE, ModelCard, ModelLoadError
 from core.paths import DEFAULT_MODEL_DIR
+from core.serving import answers
 from core.serving.classifier import Classifier
 
 SHELL_SHOWN = "app_shell_shown"  # session_state: app.py has drawn the sidebar in this session
 BLUE, RED, PALE_BLUE = "#2f6f9f", "#d1495b", "#a9c1d6"  # the theme's primary colour, its contrast, a muted blue
 DISCLAIMER = "For education and research only, not for diagnosis. A clinician must read every image."
+CLASSROOM_NOTE = ("Classroom pages: they show how convolutional networks work, with small models trained for teaching. "
+                  "Nothing on them is a medical answer.")
 MARKDOWN_PUNCTUATION = re.compile(r"([!-/:-@\[-`{-~])")  # every ASCII punctuation mark may be backslash-escaped
 
 
@@ -88,32 +91,34 @@ def card_modified(model_dir: Path) -> float | None:
     return path.stat().st_mtime if path.is_file() else None
 
 
-def show_accuracy(card: ModelCard) -> None:
-    """The headline: accuracy on sources the model never saw, or the cross-validated accuracy when not measured."""
-    cv = card.cross_validation["accuracy"]
-    grouped = f", grouped by {card.cross_validation['grouped_by']}" if "grouped_by" in card.cross_validation else ""
-    cv_text = f"{cv['mean']:.1%} ± {cv['std']:.1%} across {len(cv['per_fold'])} folds of the training images{grouped}"
-    loso = card.loso_accuracy
-    if loso is None:
-        st.metric("Cross-validated accuracy", f"{cv['mean']:.1%}", help=f"{cv_text}; not an independent test set, and "
-                  "not validated on sources left out of training.")
+def show_unseen_figures(card: ModelCard) -> None:
+    """The headline: how often each answer was right on hospitals the model never saw, with the details (and what a
+    figure must beat) in each line's tooltip."""
+    if not card.questions:
+        cv = card.cv_accuracy
+        st.markdown(f"Four-class cross-validated accuracy: **{cv:.1%}** (chance 25 %)", help="Every source was also "
+                    "in training: not an estimate for a hospital it never saw. This model predates the three questions.")
         return
-    sources = len(card.validation.get("sources", {}))
-    st.metric("Accuracy on sources it never saw", f"{loso:.1%}", help=f"Leave one source out: each of the {sources} "
-              "sources in turn was predicted by a model trained on the others only. Cross-validated accuracy, where "
-              f"every source is seen in training: {cv_text}.")
+    st.markdown("**On hospitals it never saw** (each source left out of training in turn):")
+    for name, validation in card.questions.items():
+        details = "\n".join(f"- {line}" for line in answers.unseen_details(validation))
+        st.markdown(f"{answers.TITLES[name]}: {answers.unseen_text(validation).removeprefix('on hospitals it never saw, ')}",
+                    help=details or "No source could be left out: the other sources cannot teach this question.")
 
 
-def render_sidebar() -> None:
-    """Loaded model summary and the disclaimer, on every page."""
+def render_sidebar(clinical: bool) -> None:
+    """The app's name; on clinical pages the model's summary and the disclaimer, on classroom pages what they are."""
     st.session_state[SHELL_SHOWN] = True
     with st.sidebar:
+        st.markdown("### :material/radiology: Chest X-ray CNN Lab")
+        if not clinical:
+            st.info(CLASSROOM_NOTE, icon=":material/school:")
+            return
         try:
             card = read_card(str(DEFAULT_MODEL_DIR), card_modified(DEFAULT_MODEL_DIR))
         except ModelLoadError as err:
-            st.error(f"No usable model in models/default: {err}")
+            st.error(f"No usable model: {err}")
         else:
-            st.markdown(f"**Model used by Diagnose:** `{card.name}` · {card.backbone}  \n"
-                        f"**Trained:** {card.trained_at}")
-            show_accuracy(card)
+            st.markdown(f"**Model:** {card.name} · {card.backbone} · trained {card.trained_at}")
+            show_unseen_figures(card)
         st.warning(DISCLAIMER, icon="⚠️")

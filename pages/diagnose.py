@@ -1,4 +1,4 @@
-"""Diagnose: upload chest X-rays, read the model's decision and probabilities, and see where it looked."""
+"""Analyse an X-ray: upload chest films, read the model's three answers and how sure it is, and see where it looked."""
 from datetime import UTC, datetime
 
 import numpy as np
@@ -11,16 +11,18 @@ from streamlit.typing import UploadedFile
 from core.classes import DISPLAY_NAMES
 from core.data.samples import read_sample, sample_files
 from core.evaluation.performance import populations_table
-from core.evaluation.shortcut import OUTSIDE_WARNING, looked_outside_lungs
 from core.imaging.decode import DecodedImage, ImageDecodeError
 from core.imaging.viewing import FILE_WINDOW, WINDOW_PRESETS, display_pixels, preset_window
-from core.model.abstention import INCONCLUSIVE, NOT_A_CHEST_XRAY, OK
 from core.model.card import ModelCard
+from core.model.questions import INCONCLUSIVE, QuestionAnswer
+from core.serving import answers as words
 from core.serving.classifier import Classifier
 from core.serving.diagnosis import MAX_KEPT, Diagnosis, diagnose, upload_key
-from core.serving.export import TOP_CLASS, csv_bytes, diagnosis_table, with_provenance
+from core.serving.export import PROBABILITY_COLUMNS, SHOWN_RANGE, TRIAGE_WIDTHS, csv_bytes, research_table, triage_table
+from core.serving.lung_focus import OUTSIDE_WARNING, looked_outside_lungs
 from core.serving.probability_text import probability_text
-from core.serving.report import ReportContent, decision_text, limits_text, pdf_report, png_bytes
+from core.serving.refusal import refusal_reason
+from core.serving.report import ReportContent, decision_text, pdf_report, png_bytes
 from core.serving.saliency import GRADCAM, HEATMAP_OPACITY, METHODS, overlay
 from pages.common import BLUE, DISCLAIMER, PALE_BLUE, load_classifier_or_stop, plain, route_through_app
 
@@ -30,8 +32,15 @@ RESULTS_KEY = "diagnose_results"  # session_state: {upload_key: Diagnosis | Imag
 SAMPLE_KEY = "diagnose_sample"  # session_state: the chosen sample film's Diagnosis
 UPLOADER_ROUND = "diagnose_uploader_round"  # the uploader's key ends with it: a new key gives an empty uploader
 CUSTOM_WINDOW = "Custom"
-BANNER = {OK: st.success, INCONCLUSIVE: st.warning, NOT_A_CHEST_XRAY: st.error}
-TABLE_WIDTHS = {"File": 150, TOP_CLASS: 135, "Status": 100, **dict(zip(DISPLAY_NAMES, (72, 66, 132, 112)))}  # px: all fit at 1280
+QUESTION_HELP = {
+    "covid19": "The probability that the film shows a COVID-19 pattern, calibrated on films of patients held out.",
+    "abnormal": "The probability that the film is abnormal: one of the pneumonias the model knows (COVID-19, bacterial "
+                "or viral). Other diseases were never shown to it.",
+    "pneumonia_type": "If the film shows a pneumonia: the probability that it is bacterial rather than viral. Learned "
+                      "almost only from children's films of one hospital.",
+}
+UNANSWERED_NOTE = ("None of the three questions reached its cut-offs: the model cannot tell. The probabilities below "
+                   "say which way it leans.")
 COLOUR_CAPTION = (
     "**Reading the heatmap.** Red and yellow mark the regions whose features raised the score of the explained "
     "class most; blue regions contributed little. It shows where the network looked, not whether it was right: "
@@ -75,6 +84,8 @@ def keep_uploads(classifier: Classifier, uploads: list[UploadedFile]) -> str:
         key = upload_key(upload.name, data)
         kept[key] = kept.pop(key) if key in kept else analyse(classifier, upload.name, data)  # now the newest
         keys.append(key)
+    if progress:
+        progress.empty()  # the bar goes once the batch is done
     let_go = list(kept)[:max(len(kept) - MAX_KEPT, 0)]
     for key in let_go:
         del kept[key]
@@ -124,7 +135,7 @@ def labelled_results(kept: dict[str, Diagnosis | ImageDecodeError]) -> dict[str,
     return dict(zip(unique_labels([result.decoded.name for result in results]), results))
 
 
-def show_results(classifier: Classifier, kept: dict[str, Diagnosis | ImageDecodeError], threshold: float) -> None:
+def show_results(classifier: Classifier, kept: dict[str, Diagnosis | ImageDecodeError]) -> None:
     """The files that could not be read, then the summary (for more than one) and the chosen result's detail."""
     for outcome in kept.values():
         if isinstance(outcome, ImageDecodeError):
@@ -132,42 +143,60 @@ def show_results(classifier: Classifier, kept: dict[str, Diagnosis | ImageDecode
     results = labelled_results(kept)
     if results:
         labels, diagnoses = list(results), list(results.values())
-        chosen = choose_result(labels, diagnoses, threshold, classifier.card) if len(results) > 1 else diagnoses[0]
-        show_detail(classifier, chosen, threshold)
+        chosen = choose_result(labels, diagnoses, classifier.card) if len(results) > 1 else diagnoses[0]
+        show_detail(classifier, chosen)
 
 
-def choose_result(labels: list[str], results: list[Diagnosis], threshold: float, card: ModelCard) -> Diagnosis:
-    """The summary of many uploads, downloadable; a clicked row (or the select box) picks the detail."""
-    table = diagnosis_table(labels, results, threshold)
-    st.subheader(f"{len(results)} images")
+def triage_columns() -> dict[str, st.column_config.Column]:
+    """Answers as text, probabilities as numbers shown in percent (so that a click on the header sorts them)."""
+    low, high = SHOWN_RANGE
+    config = {"File": st.column_config.TextColumn(width=TRIAGE_WIDTHS["File"]),
+              "Status": st.column_config.TextColumn(width=TRIAGE_WIDTHS["Status"])}
+    for name, title in words.TABLE_TITLES.items():
+        config[title] = st.column_config.TextColumn(width=TRIAGE_WIDTHS[title], help=QUESTION_HELP[name])
+        config[PROBABILITY_COLUMNS[name]] = st.column_config.NumberColumn(
+            format="%.1f %%", width=TRIAGE_WIDTHS[PROBABILITY_COLUMNS[name]],
+            help=f"The model's probability, shown between {low} % and {high} %: it is never certain. Empty for a film "
+                 "that is not a chest X-ray.")
+    return config
+
+
+def choose_result(labels: list[str], results: list[Diagnosis], card: ModelCard) -> Diagnosis:
+    """The batch's answers, one row per film and downloadable; a clicked row (or the select box) picks the detail."""
+    st.subheader(f"{len(results)} films")
 
     def show_clicked_row() -> None:
         rows = st.session_state["summary_table"].selection.rows
         if rows:
             st.session_state["detail_file"] = labels[rows[0]]
 
-    st.dataframe(table, hide_index=True, key="summary_table", on_select=show_clicked_row, selection_mode="single-row",
-                 column_order=list(TABLE_WIDTHS), column_config={name: st.column_config.TextColumn(width=width)
-                                                                 for name, width in TABLE_WIDTHS.items()})
-    st.download_button("Download the table (CSV)", csv_bytes(with_provenance(table, card, threshold, datetime.now(UTC))),
-                       "xray_predictions.csv", "text/csv", icon=":material/download:")
+    st.dataframe(triage_table(labels, results), hide_index=True, key="summary_table", on_select=show_clicked_row,
+                 selection_mode="single-row", column_order=list(TRIAGE_WIDTHS), column_config=triage_columns())
+    st.download_button("Download the answers (CSV)", csv_bytes(research_table(labels, results, card)),
+                       "xray_answers.csv", "text/csv", icon=":material/download:",
+                       help="One row per film: each question's probability (0 to 1) and answer, each class's "
+                            "probability, the status, when it was analysed and by which model.")
     if st.session_state.get("detail_file") not in labels:
         st.session_state.pop("detail_file", None)
     label = st.selectbox("Show the details of", labels, key="detail_file", help="Or click a row in the table.")
     return results[labels.index(label)]
 
 
-def probability_chart(probabilities: np.ndarray, threshold: float, highlight: int | None) -> go.Figure:
-    """Horizontal bars of the class probabilities, the predicted class (if any) highlighted, and the threshold."""
-    colours = [BLUE if i == highlight else PALE_BLUE for i in range(len(DISPLAY_NAMES))]
+def probability_chart(probabilities: np.ndarray, threshold: float) -> go.Figure:
+    """Horizontal bars of the four class probabilities, the top class darker, the threshold dashed; each value sits to
+    the right of the axis, where no line crosses it."""
+    top = int(np.argmax(probabilities))
+    names = [name.removesuffix(" Pneumonia") for name in DISPLAY_NAMES]  # short labels leave the bars room
     shown = [probability_text(p) for p in probabilities]
-    figure = go.Figure(go.Bar(x=[float(p) for p in probabilities], y=list(DISPLAY_NAMES), orientation="h",
-                              marker_color=colours, text=shown, customdata=shown, textposition="outside",
-                              cliponaxis=False, hovertemplate="%{y}: %{customdata}<extra></extra>"))
+    figure = go.Figure(go.Bar(x=[float(p) for p in probabilities], y=names, orientation="h", customdata=shown,
+                              marker_color=[BLUE if i == top else PALE_BLUE for i in range(len(names))],
+                              hovertemplate="%{y}: %{customdata}<extra></extra>"))
+    for name, text in zip(names, shown, strict=True):
+        figure.add_annotation(x=1.0, y=name, text=text, showarrow=False, xanchor="left", xshift=6, font_size=13)
     figure.add_vline(x=threshold, line_dash="dash", line_color="#7a7a7a",
                      annotation_text=f"threshold {threshold:.0%}", annotation_position="top")
-    figure.update_layout(height=250, margin=dict(l=10, r=60, t=30, b=10), showlegend=False,
-                         xaxis=dict(range=[0, 1], tickformat=".0%", title=None),
+    figure.update_layout(height=230, margin=dict(l=10, r=70, t=30, b=10), showlegend=False, font_size=13,
+                         xaxis=dict(range=[0, 1], tickformat=".0%", title=None, dtick=0.25),
                          yaxis=dict(autorange="reversed", title=None))
     return figure
 
@@ -230,55 +259,103 @@ def show_explanation(classifier: Classifier, result: Diagnosis, method: str, opa
     return blended, caption, caution
 
 
-def show_downloads(classifier: Classifier, result: Diagnosis, status: str, threshold: float, method: str,
+def show_downloads(classifier: Classifier, result: Diagnosis, threshold: float, method: str,
                    explained: tuple[np.ndarray, str, str]) -> None:
     """The overlay PNG and the PDF report, one under the other so that neither label is cut."""
     blended, caption, caution = explained
-    decoded, key, card = result.decoded, result.key[:16], classifier.card
+    decoded, key = result.decoded, result.key[:16]
     stem = decoded.name.rsplit(".", 1)[0]
-    report = ReportContent(decoded.name, decoded.pixels, blended, caption, result.probabilities, status,
-                           threshold, card.identity, limits_text(card), DISCLAIMER, datetime.now(UTC), caution)
+    report = ReportContent(decoded.name, decoded.pixels, blended, caption, result.probabilities, result.answers or {},
+                           result.film_status, threshold, classifier.card, DISCLAIMER, datetime.now(UTC), caution)
     st.download_button("Overlay (PNG)", lambda: png_bytes(blended), f"{stem}_{method}.png", "image/png",
                        icon=":material/image:", key=f"png_{key}", width="stretch")
     st.download_button("Report (PDF)", lambda: pdf_report(report), f"{stem}_report.pdf", "application/pdf",
                        icon=":material/picture_as_pdf:", key=f"pdf_{key}", width="stretch")
 
 
-def show_detail(classifier: Classifier, result: Diagnosis, threshold: float) -> None:
-    """Decision, then the original, its explanation and the probabilities side by side (so that they are seen first),
-    then the controls. An image that is not a chest X-ray gets no class, no map and no report."""
+def show_status(classifier: Classifier, result: Diagnosis) -> None:
+    """What lowers trust in the answers, said first; nothing for a plainly answered film (no approval styling)."""
+    status = result.film_status
+    if status == words.REFUSED:
+        st.error(f"**{words.FILM_STATUS_TEXT[status]}.** "
+                 + refusal_reason(result.decoded.pixels, result.ood_score, classifier.ood.threshold),
+                 icon=":material/block:")
+    elif status == words.READ_WITH_CARE:
+        st.warning(f"**{words.FILM_STATUS_TEXT[status]}.** {words.OUTSIDE_LUNGS}", icon=":material/visibility:")
+    elif status == words.UNANSWERED:
+        st.warning(f"**{words.FILM_STATUS_TEXT[status]}.** {UNANSWERED_NOTE}", icon=":material/help:")
+
+
+def show_answer(card: ModelCard, answer: QuestionAnswer) -> None:
+    """One question: its answer in words (amber when the model cannot tell), its probability, its cut-offs, and how
+    its answers did on hospitals it never saw (details in the tooltip)."""
+    word = words.answer_word(answer).capitalize()
+    validation = card.questions[answer.name] if card.questions else None
+    with st.container(border=True):
+        st.markdown(f"**{words.TITLES[answer.name]}**", help=QUESTION_HELP[answer.name])
+        shown = f"{word} · {plain(words.probability_phrase(answer))}"
+        st.markdown(f"#### {':orange[' + shown + ']' if answer.answer == INCONCLUSIVE else shown}")
+        if validation:
+            details = "\n".join(f"- {line}" for line in words.unseen_details(validation))
+            unvalidated = words.never_validated_text(validation)
+            st.caption(f"{words.cut_off_text(answer.name, validation).capitalize()}. "
+                       f"{words.unseen_text(validation).capitalize()}."
+                       + (" :orange[Not validated on every kind of film.]" if unvalidated else ""),
+                       help=(details + "\n\n" + unvalidated).strip() or None)
+
+
+def show_answers(classifier: Classifier, result: Diagnosis) -> None:
+    """The three answers side by side: what a reader looks for first."""
+    for column, answer in zip(st.columns(len(result.answers)), result.answers.values(), strict=True):
+        with column:
+            show_answer(classifier.card, answer)
+
+
+def show_detail(classifier: Classifier, result: Diagnosis) -> None:
+    """The status and the three answers first, then the original, its explanation and the four-class detail side by
+    side, then the controls. A film that is not a chest X-ray gets its reason and the image only: no probabilities,
+    no map and no report."""
     decoded, key = result.decoded, result.key[:16]
-    status = result.status(threshold)
-    has_class = status != NOT_A_CHEST_XRAY
-    headline, detail = decision_text(result.probabilities, status, threshold)
     st.subheader(plain(decoded.name))
-    BANNER[status](f"**{headline}**: {detail}")
-    original, explained, numbers = st.columns(3, gap="medium")
+    show_status(classifier, result)
+    if result.answers:
+        show_answers(classifier, result)
+    original, explained, numbers = st.columns([1, 1, 1.15], gap="medium")
     aids, explain = st.columns([1, 2], gap="medium")  # drawn under the images, filled first
     with aids:
         window, clahe, inverted = viewing_aids(decoded, key)
     with original:
         st.image(png_bytes(display_pixels(decoded, window, clahe, inverted), compression=1),  # lossless, fast
                  caption=original_caption(window, clahe, inverted), width="stretch")
-    with numbers:
-        st.plotly_chart(probability_chart(result.probabilities, threshold, result.top if has_class else None),
-                        width="stretch", config={"displayModeBar": False}, key=f"chart_{key}")
-    if not has_class:
-        explained.info("No class and no heatmap: the model was not built for this kind of image, so where it looked "
-                       "would mean nothing.", icon=":material/block:")
-        numbers.caption("Probabilities are shown for transparency only: the model was not built for this kind of image.")
-    else:
+    if result.is_chest_xray:
         with explain:
             method, opacity, class_index = explanation_controls(result, key)
         with explained:
             explanation = show_explanation(classifier, result, method, opacity, class_index)
         with numbers:
-            show_downloads(classifier, result, status, threshold, method, explanation)
+            threshold = show_four_classes(classifier, result, key)
+            show_downloads(classifier, result, threshold, method, explanation)
     with numbers.expander("Image details", expanded=decoded.source_format == "DICOM"):
         st.table(pd.DataFrame({"Field": ["Format", *decoded.metadata],
                                "Value": [decoded.source_format, *decoded.metadata.values()]}).set_index("Field"))
-    if has_class:
+    if result.is_chest_xray:
         st.caption(COLOUR_CAPTION)
+
+
+def show_four_classes(classifier: Classifier, result: Diagnosis, key: str) -> float:
+    """The four-class probabilities as a detail, with the threshold below which that reading names no class;
+    returns the threshold."""
+    st.markdown("**Detail: the four classes**", help="The network's own output. The three answers above are read "
+                "from it, each with its own calibration and cut-offs.")
+    threshold = st.session_state.get("threshold", round(classifier.threshold, 2))
+    st.plotly_chart(probability_chart(result.probabilities, threshold), width="stretch",
+                    config={"displayModeBar": False}, key=f"chart_{key}")
+    st.slider("Four-class threshold", 0.25, 1.0, round(classifier.threshold, 2), 0.01, key="threshold",
+              help=f"Below it the four-class reading names no class. It starts at {classifier.threshold:.2f}, "
+                   "chosen by cross-validation; it changes only the wording, never the probabilities or the answers.")
+    headline, detail = decision_text(result.probabilities, result.status(threshold), threshold)
+    st.caption(f"{headline}: {detail}")
+    return threshold
 
 
 NOT_SEEN = (
@@ -289,13 +366,13 @@ NOT_SEEN = (
 
 
 def validation_text(card: ModelCard) -> str:
-    """What the figures were measured on, and the estimate for a hospital it never saw (when measured)."""
-    n, loso = card.training_data["n"], card.loso_accuracy
-    if loso is None:
-        return (f"- It learned from **{n} images** and was **not validated across sources**: its accuracy comes from "
-                "cross-validation on those same images, not from a hospital it never saw.\n")
-    return (f"- It learned from **{n} images** from the sources above. Leaving each source out of training in turn "
-            f"estimates how it does at a hospital it never saw: **{loso:.1%}** accuracy (Model performance, By source).\n")
+    """What the answers' figures were measured on."""
+    n = card.training_data["n"]
+    if not card.questions:
+        return (f"- It learned from **{n} images** and predates the three questions: its figures are four-class "
+                "cross-validation on those same images, not a hospital it never saw.\n")
+    return (f"- It learned from **{n} films** from the sources above. Each answer's figure for hospitals it never saw "
+            "comes from leaving each source out of training in turn (Model performance has every figure).\n")
 
 
 def show_limits(card: ModelCard) -> None:
@@ -310,11 +387,11 @@ def show_limits(card: ModelCard) -> None:
                     f"- **{DISCLAIMER}**")
 
 
-st.markdown("Upload chest X-rays to see what the network predicts, how sure it is, and which regions drove the "
-            "prediction. Files are read in memory, analysed and let go, never saved: this session keeps only its "
-            f"results (a screen-size copy of each image, at most {MAX_KEPT}) until you clear them or close the tab. "
-            "(While an upload over 1 MB arrives, the web server buffers it in an unnamed temporary file, deleted as "
-            "soon as it is received.)")
+st.markdown("Upload frontal chest X-rays: for each film the network answers three questions, says how sure it is "
+            "and shows where it looked.", help="Files are read in memory, analysed and let go, never saved: this "
+            f"session keeps only its results (a screen-size copy of each image, at most {MAX_KEPT}) until you clear "
+            "them or close the tab. While an upload over 1 MB arrives, the web server buffers it in an unnamed "
+            "temporary file, deleted as soon as it is received.")
 notice = keep_new_uploads()  # before the uploader is drawn, so that it is drawn empty: no second run to wait for
 upload_column, sample_column = st.columns([3, 1])
 upload_column.file_uploader(  # no type filter: files are recognised by content (DICOMs often have no extension)
@@ -322,23 +399,20 @@ upload_column.file_uploader(  # no type filter: files are recognised by content 
     f"{st.get_option('server.maxUploadSize')} MB each)", key=f"uploads_{st.session_state.get(UPLOADER_ROUND, 0)}",
     accept_multiple_files=True)
 kept = st.session_state.get(RESULTS_KEY, {})
-if kept:
-    count, clear = upload_column.columns([2, 1], vertical_alignment="center")  # the button's label whole at 1280 px
-    count.caption(f"{len(kept)} file(s) in this session's results (at most {MAX_KEPT}: the oldest goes first).")
-    clear.button("Clear the results", on_click=forget_results, key="clear_results", icon=":material/delete:")
-sample = sample_column.selectbox("No X-ray at hand? Try a sample", list(sample_files()), index=None, key="sample",
-                                 placeholder="Choose a sample film", disabled=bool(kept),
-                                 help="Openly licensed films (assets/samples/ATTRIBUTION.md). They are in the model's "
-                                      "training set, so its answer on them is not a test of the model.")
+sample = None
+if kept:  # in the sample's place: a sample is offered only while there are no results
+    sample_column.caption(f"{len(kept)} film(s) in this session's results (at most {MAX_KEPT}: the oldest goes first).")
+    sample_column.button("Clear the results", on_click=forget_results, key="clear_results", icon=":material/delete:")
+else:
+    sample = sample_column.selectbox("No X-ray at hand? Try a sample", list(sample_files()), index=None, key="sample",
+                                     placeholder="Choose a sample film",
+                                     help="Openly licensed films, credited in the project's sample attributions. They "
+                                          "are in the model's training set, so its answer on them is not a test of it.")
 classifier = load_classifier_or_stop()
-slider, note = st.columns([1, 2], vertical_alignment="bottom")
-threshold = slider.slider("Decision threshold", 0.25, 1.0, round(classifier.threshold, 2), 0.01, key="threshold")
-note.caption(f"Below this top probability the answer is **Inconclusive**. It starts at the model card's value, "
-             f"{classifier.threshold:.2f}, chosen by cross-validation; moving it changes only the wording, never the probabilities.")
 if notice:
     st.info(notice, icon=":material/info:")
 if kept:
-    show_results(classifier, kept, threshold)
+    show_results(classifier, kept)
 elif sample:
-    show_detail(classifier, sample_result(classifier, sample), threshold)
+    show_detail(classifier, sample_result(classifier, sample))
 show_limits(classifier.card)

@@ -38,7 +38,7 @@ route_through_app()
 SAMPLE = "A sample X-ray"
 PHANTOM = "Chest phantom (a drawing, not an X-ray)"
 UPLOAD = "Your X-ray"
-FROM_DIAGNOSE = "An X-ray from Diagnose"
+FROM_DIAGNOSE = "An X-ray you analysed"
 DIAGNOSE_RESULTS = "diagnose_results"  # session_state the Diagnose page fills: {upload_key: Diagnosis | ImageDecodeError}
 FEATURE_LAYER = "block_1_expand_relu"  # an early layer whose maps still look like the image
 FILTER_LAYER = "block_6_expand_relu"  # deep enough for patterns, shallow enough to be quick
@@ -152,7 +152,7 @@ def choose_pixels() -> tuple[np.ndarray, str]:
     diagnosed = diagnosed_images()
     source = st.radio("Image", (SAMPLE, PHANTOM, UPLOAD) + (FROM_DIAGNOSE,) * bool(diagnosed), horizontal=True, key="image_source")
     if source == FROM_DIAGNOSE:
-        name = st.selectbox("Uploaded on Diagnose", list(diagnosed), key="inside_diagnosed")
+        name = st.selectbox("Analysed in this session", list(diagnosed), key="inside_diagnosed")
         return diagnosed[name], name
     if source == SAMPLE:
         name = st.selectbox("Sample film", list(sample_files()), key="inside_sample",
@@ -235,7 +235,7 @@ def filters_section(model: keras.Model, sha: str, outputs: list[ConvolutionOutpu
 
 # ----------------------------------------------------------------------------- page
 
-intro_with_switch("The model that the Diagnose page uses, opened up layer by layer.")
+intro_with_switch("The model that Analyse an X-ray uses, opened up layer by layer.")
 classifier = load_classifier_or_stop()
 model, sha = classifier.model, classifier.card.model_sha256
 outputs = cached_convolution_outputs(model, sha)

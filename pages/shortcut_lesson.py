@@ -56,7 +56,7 @@ def probabilities_figure(answers: dict[str, Analysis]) -> go.Figure:
 
 def answers_section(films: dict[str, np.ndarray], answers: dict[str, list[Analysis]]) -> None:
     st.markdown(
-        f"**{FIVE_SOURCES}** (the one Diagnose uses) learned from five collections: children from one hospital, "
+        f"**{FIVE_SOURCES}** (the one Analyse an X-ray uses) learned from five collections: children from one hospital, "
         f"and adults from publications and three more sources, healthy and ill. **{EXHIBIT}** learned from a set "
         "where every child came from one hospital and every COVID-19 film was an adult's, from publications: it "
         "never saw an adult without COVID-19. Both read the same three adult films.")

@@ -38,14 +38,15 @@ from playwright.sync_api import Browser, Page, sync_playwright
 from pydicom.dataset import Dataset, FileMetaDataset
 from pydicom.uid import DigitalXRayImageStorageForPresentation, ExplicitVRLittleEndian, generate_uid
 
-from core.classes import DISPLAY_NAMES
-from core.model.abstention import STATUS_TEXT
 from core.paths import TEACHING_DATASET as DATASET
+from core.serving.answers import WORDS
 from core.serving.diagnosis import MAX_KEPT
 from scripts.local_app import CHROMIUM, CHROMIUM_ARGS, running_server, upload_store_bytes
 
 DEFAULT_IMAGES = (DATASET / "normal" / "IM-0115-0001.jpeg", DATASET / "viral_pneumonia" / "person100_virus_184.jpeg")
-DECISION = "^(" + "|".join(map(re.escape, (*STATUS_TEXT.values(), *DISPLAY_NAMES))) + "): "
+ANSWER = '[data-testid="stMain"] h4'  # the answer panel's headlines, e.g. "Unlikely · 4.0 %"
+ANSWERED = "^(" + "|".join(map(re.escape, (w.capitalize() for w in WORDS.values()))) + ") · "
+READY = ('[data-testid="stExpander"]', "Who this model was validated on")  # drawn once the model is loaded
 TIMEOUT_MS = 180_000
 MEASUREMENTS = ("start", "sessions", "memory", "zip")
 MB = 2**20
@@ -76,7 +77,7 @@ def open_diagnose(browser: Browser, url: str) -> Page:
     """A fresh tab (a fresh Streamlit session) on the Diagnose page, ready for an upload."""
     page = browser.new_page(viewport={"width": 1400, "height": 1600})
     page.goto(url)
-    wait_for_text(page, '[data-testid="stSlider"]', "^Decision threshold")
+    wait_for_text(page, *READY)
     return page
 
 
@@ -86,7 +87,7 @@ def upload_seconds(browser: Browser, url: str, image: Path) -> float:
     try:
         start = time.perf_counter()
         page.locator('input[type="file"]').set_input_files(str(image))
-        wait_for_text(page, '[data-testid="stAlert"]', DECISION)
+        wait_for_text(page, ANSWER, ANSWERED)
         return time.perf_counter() - start
     finally:
         page.close()
@@ -131,9 +132,9 @@ def wait_for_results(page: Page, count: int) -> None:
     """Until the Diagnose page shows `count` results (the page keeps MAX_KEPT), the decision for one, else the
     summary's heading, and its script run has finished (until then the emptied uploader's old input is still there)."""
     if count == 1:
-        wait_for_text(page, '[data-testid="stAlert"]', DECISION)
+        wait_for_text(page, ANSWER, ANSWERED)
     else:
-        wait_for_text(page, "h3", f"^{min(count, MAX_KEPT)} images$")
+        wait_for_text(page, "h3", f"^{min(count, MAX_KEPT)} films$")
     page.wait_for_selector('[data-testid="stApp"][data-test-script-state="notRunning"]', timeout=TIMEOUT_MS)
 
 
@@ -178,7 +179,7 @@ def simultaneous_uploads(browser: Browser, url: str, images: tuple[Path, Path], 
         for _ in range(sessions):
             pages.append(open_diagnose(browser, url))
         for page in pages:
-            page.evaluate(RECORD_RESULT_TIME_JS, ['[data-testid="stAlert"]', DECISION])
+            page.evaluate(RECORD_RESULT_TIME_JS, [ANSWER, ANSWERED])
         chosen_at = []
         for i, page in enumerate(pages):  # each call returns once the browser has the file: the uploads overlap
             chosen_at.append(time.time() * 1000)
@@ -233,9 +234,9 @@ def cold_start(browser: Browser, url: str, start: float, images: tuple[Path, Pat
     healthy_s = time.perf_counter() - start
     page = browser.new_page(viewport={"width": 1400, "height": 1600})
     page.goto(url)
-    wait_for_text(page, "h1", "^Diagnose$")
+    wait_for_text(page, "h1", "^Analyse an X-ray$")
     first_render_s = time.perf_counter() - start
-    wait_for_text(page, '[data-testid="stSlider"]', "^Decision threshold")
+    wait_for_text(page, *READY)
     model_ready_s = time.perf_counter() - start
     page.close()
     time.sleep(max(0.0, start + WARM_SERVER_S - time.perf_counter()))

@@ -1,6 +1,6 @@
 """A real browser (Debian's chromium, driven by Playwright) walks the app's flows on `streamlit run app.py`:
-DICOM upload, a batch with a bad file and its CSV, the threshold slider, several sessions uploading at once,
-the evaluate-ZIP flow and the classroom pages."""
+DICOM upload, a batch with a bad and a refused file, sorted and downloaded, the four-class threshold, several sessions
+uploading at once, the evaluate-ZIP flow and the classroom pages."""
 import re
 from pathlib import Path
 
@@ -10,13 +10,15 @@ import pytest
 from conftest import BROWSER_TIMEOUT_MS, dicom_bytes, finished, go_to, labelled_members, zip_bytes
 from PIL import Image
 
-from core.classes import DISPLAY_NAMES
+from core.classes import CLASS_NAMES, DISPLAY_NAMES
 from core.model.abstention import INCONCLUSIVE, OK, STATUS_TEXT
+from core.model.questions import QUESTION_NAMES
+from core.paths import SAMPLES_DIR
+from core.serving.answers import answer_word, probability_phrase
 from core.serving.diagnosis import diagnose
-from core.serving.probability_text import probability_text
-from core.serving.report import decision_text
+from core.serving.export import PROBABILITY_COLUMNS, TRIAGE_WIDTHS
+from core.serving.report import png_bytes
 
-DECISION = re.compile("^(" + "|".join(map(re.escape, (*STATUS_TEXT.values(), *DISPLAY_NAMES))) + "): ")
 PATIENT_NAME = "Doe^Jane"
 CLASSROOM_PAGES = {  # each page's title, and what its first lesson puts on screen
     "Convolution lab": "stPlotlyChart", "Inside the CNN": "stDataFrame", "Train a CNN": "stForm",
@@ -30,8 +32,26 @@ def assert_no_exception(page) -> None:
     expect(page.get_by_text("Traceback")).to_have_count(0)
 
 
-def decision(page):
-    return page.get_by_test_id("stAlert").filter(has_text=DECISION)
+def answer_panel(page):
+    """The three answers' headlines, e.g. "Unlikely · 4.0 %"."""
+    return page.locator('[data-testid="stMain"] [data-testid="stMarkdownContainer"] h4')
+
+
+def expected_panel(result) -> list[str]:
+    return [f"{answer_word(a).capitalize()} · {probability_phrase(a)}" for a in result.answers.values()]
+
+
+def grid_rows(grid) -> list[list[str]]:
+    """The cells of a dataframe's rows as its accessible table gives them (the canvas draws the same values)."""
+    rows = grid.locator('[role="row"]')
+    return [rows.nth(i).locator('[role="gridcell"]').all_inner_texts() for i in range(1, rows.count())]
+
+
+def click_header(page, grid, column: str) -> None:
+    """Click a column's header on the canvas (the selection checkboxes come first, about 40 px)."""
+    box, widths = grid.bounding_box(), list(TRIAGE_WIDTHS.values())
+    left = 40 + sum(widths[:list(TRIAGE_WIDTHS).index(column)])
+    page.mouse.click(box["x"] + left + TRIAGE_WIDTHS[column] / 2, box["y"] + 18)
 
 
 def payload(path: Path) -> dict:
@@ -45,7 +65,7 @@ def page(app_url, browser):
     from playwright.sync_api import expect
     tab = browser.new_page(viewport={"width": 1400, "height": 1600})
     tab.goto(app_url)
-    expect(tab.get_by_role("heading", name="Diagnose", exact=True)).to_be_visible(timeout=TIMEOUT_MS)
+    expect(tab.get_by_role("heading", name="Analyse an X-ray", exact=True)).to_be_visible(timeout=TIMEOUT_MS)
     yield tab
     tab.close()
 
@@ -59,12 +79,12 @@ def chest_dicom(source: Path, destination: Path) -> Path:
     return destination
 
 
-def test_dicom_upload_shows_decision_and_dicom_details(page, xray_paths, tmp_path, screenshot_dir):
+def test_dicom_upload_shows_the_answers_and_dicom_details(page, xray_paths, tmp_path, screenshot_dir):
     from playwright.sync_api import expect
 
     dicom = chest_dicom(xray_paths["normal"][0], tmp_path / "chest.dcm")
     page.locator('input[type="file"]').set_input_files(str(dicom))
-    expect(decision(page)).to_be_visible(timeout=TIMEOUT_MS)
+    expect(answer_panel(page)).to_have_count(3, timeout=TIMEOUT_MS)
     finished(page)
     details = page.get_by_test_id("stExpander").filter(has_text="Image details").get_by_test_id("stTable")
     for field, value in (("Format", "DICOM"), ("Modality", "DX"), ("Body part", "CHEST"), ("View position", "PA")):
@@ -85,39 +105,51 @@ def test_files_without_an_extension_are_read_by_content(page, xray_paths, tmp_pa
     page.locator('input[type="file"]').set_input_files([scan, notes])
     expect(page.get_by_role("heading", name="IM0001")).to_be_visible(timeout=TIMEOUT_MS)
     finished(page)
-    expect(decision(page)).to_be_visible()
+    expect(answer_panel(page)).to_have_count(3)
     expect(page.get_by_test_id("stAlert").filter(has_text="NOTES could not be analysed: not an image file")).to_be_visible()
     assert_no_exception(page)
 
 
-def test_batch_with_a_bad_file_names_it_and_downloads_the_other_rows(page, classifier, xray_paths, screenshot_dir):
+def test_a_batch_sorts_by_probability_downloads_numbers_and_gives_a_refused_file_none(page, classifier, screenshot_dir):
     from playwright.sync_api import expect
 
-    xrays = [xray_paths["bacterial_pneumonia"][0], xray_paths["covid19"][0]]
+    films = sorted(SAMPLES_DIR.glob("*.png"))
+    noise = (np.random.default_rng(0).random((300, 300)) * 255).astype(np.uint8)
+    refused = {"name": "noise.png", "mimeType": "image/png", "buffer": png_bytes(noise)}
     bad = {"name": "not an x-ray.png", "mimeType": "image/png", "buffer": b"just some text, not a picture"}
-    page.locator('input[type="file"]').set_input_files([payload(xrays[0]), bad, payload(xrays[1])])
-    expect(page.get_by_role("heading", name="2 images")).to_be_visible(timeout=TIMEOUT_MS)
+    page.set_viewport_size({"width": 1280, "height": 720})
+    page.locator('input[type="file"]').set_input_files([*(payload(path) for path in films), refused, bad])
+    expect(page.get_by_role("heading", name=f"{len(films) + 1} films")).to_be_visible(timeout=TIMEOUT_MS)
     finished(page)
     expect(page.get_by_test_id("stAlert").filter(has_text=f"{bad['name']} could not be analysed")).to_be_visible()
-    expect(page.get_by_test_id("stDataFrame").first).to_be_visible()  # the batch table (the second lists the training sources)
-    expect(decision(page)).to_be_visible()
-    expect(page.get_by_test_id("stPlotlyChart").locator(".main-svg").first).to_be_visible()
+    expect(page.get_by_test_id("stProgress")).to_have_count(0)  # the bar goes when the batch is done
+    grid = page.get_by_test_id("stDataFrame").first
+    column = list(TRIAGE_WIDTHS).index(PROBABILITY_COLUMNS["covid19"])
+    rows = {cells[0]: cells for cells in grid_rows(grid)}
+    assert [rows["noise.png"][list(TRIAGE_WIDTHS).index(c)] for c in PROBABILITY_COLUMNS.values()] == ["", "", ""]
+    click_header(page, grid, PROBABILITY_COLUMNS["covid19"])
+    click_header(page, grid, PROBABILITY_COLUMNS["covid19"])  # the second click sorts descending
+    expect(grid.locator('[role="columnheader"]').nth(column)).to_contain_text("↓")
+    shown = [float(cells[column]) for cells in grid_rows(grid) if cells[column]]
+    assert len(shown) == len(films) and shown == sorted(shown, reverse=True)
     assert_no_exception(page)
-    page.screenshot(path=str(screenshot_dir / "diagnose_batch.png"), full_page=True)
+    page.screenshot(path=str(screenshot_dir / "diagnose_batch_1280x720.png"))
 
     with page.expect_download(timeout=30_000) as download:
-        page.get_by_role("button", name="Download the table (CSV)").click()
-    assert download.value.suggested_filename.endswith(".csv")
+        page.get_by_role("button", name="Download the answers (CSV)").click()
     table = pd.read_csv(download.value.path())
-    assert table["File"].tolist() == [path.name for path in xrays]
-    for path, (_, row) in zip(xrays, table.iterrows()):
+    assert table["file"].tolist() == [path.name for path in films] + ["noise.png"]
+    numeric = [f"{q}_probability" for q in QUESTION_NAMES] + [f"p_{c}" for c in CLASS_NAMES]
+    assert all(pd.api.types.is_float_dtype(table[column]) for column in numeric)
+    assert table.set_index("file").loc["noise.png", numeric].isna().all()
+    for path, (_, row) in zip(films, table.iterrows()):
         expected = diagnose(classifier, path.name, path.read_bytes())
-        assert row["Top class"] == DISPLAY_NAMES[expected.top]
-        assert list(row[list(DISPLAY_NAMES)]) == [probability_text(p) for p in expected.probabilities]
-        assert row["Model"] == classifier.card.identity and row["Time"].endswith(" UTC")
+        assert row["covid19_probability"] == pytest.approx(expected.answers["covid19"].probability, abs=1e-6)
+        assert row["model"] == classifier.card.identity and row["analysed_at"].endswith(" UTC")
 
 
-def test_threshold_slider_turns_the_decision_inconclusive(page, classifier, xray_paths, screenshot_dir):
+def test_the_four_class_threshold_turns_that_reading_inconclusive_and_leaves_the_answers(page, classifier, xray_paths,
+                                                                                        screenshot_dir):
     from playwright.sync_api import expect
 
     results = {path: diagnose(classifier, path.name, path.read_bytes()) for paths in xray_paths.values() for path in paths}
@@ -126,15 +158,18 @@ def test_threshold_slider_turns_the_decision_inconclusive(page, classifier, xray
     assert confident[path].status(1.0) == INCONCLUSIVE
 
     page.locator('input[type="file"]').set_input_files(files=[payload(path)])
-    expect(decision(page)).to_have_text(re.compile(f"^{re.escape(DISPLAY_NAMES[confident[path].top])}: "),
-                                        timeout=TIMEOUT_MS)
+    def reading(start: str):
+        return page.get_by_test_id("stMain").get_by_text(re.compile(f"^{re.escape(start)}: .* threshold"))
+
+    expect(reading(DISPLAY_NAMES[confident[path].top])).to_have_count(1, timeout=TIMEOUT_MS)
     finished(page)
-    slider = page.get_by_role("slider", name="Decision threshold")
+    slider = page.get_by_role("slider", name="Four-class threshold")
     slider.focus()
     page.keyboard.press("End")  # the slider's maximum, 1.00
-    expect(decision(page)).to_have_text(re.compile(f"^{STATUS_TEXT[INCONCLUSIVE]}: "), timeout=30_000)
+    expect(reading(STATUS_TEXT[INCONCLUSIVE])).to_have_count(1, timeout=30_000)
     expect(slider).to_have_attribute("aria-valuetext", re.compile(r"^1(\.0+)?$"))
     finished(page)
+    assert answer_panel(page).all_inner_texts() == expected_panel(confident[path])
     assert_no_exception(page)
     page.screenshot(path=str(screenshot_dir / "diagnose_threshold_inconclusive.png"), full_page=True)
 
@@ -144,13 +179,8 @@ def test_sessions_uploading_at_once_each_see_their_own_decision(app_url, browser
     from playwright.sync_api import expect
 
     paths = [files[0] for files in xray_paths.values()]  # one X-ray per class folder
-    threshold = round(classifier.threshold, 2)  # the slider's starting value
-    expected = {}
-    for path in paths:
-        result = diagnose(classifier, path.name, path.read_bytes())
-        expected[path] = "{}: {}".format(*decision_text(result.probabilities, result.status(threshold), threshold))
-    assert len(set(expected.values())) == len(paths), "identical decisions could hide cross-talk"
-    assert len({text.split(":")[0] for text in expected.values()}) >= 2
+    expected = {path: expected_panel(diagnose(classifier, path.name, path.read_bytes())) for path in paths}
+    assert len({tuple(panel) for panel in expected.values()}) == len(paths), "identical answers could hide cross-talk"
 
     contexts = [browser.new_context(viewport={"width": 1400, "height": 1600}) for _ in paths]  # no shared cookies
     try:
@@ -158,13 +188,13 @@ def test_sessions_uploading_at_once_each_see_their_own_decision(app_url, browser
         for tab in tabs:
             tab.goto(app_url)
         for tab in tabs:
-            expect(tab.get_by_role("heading", name="Diagnose", exact=True)).to_be_visible(timeout=TIMEOUT_MS)
+            expect(tab.get_by_role("heading", name="Analyse an X-ray", exact=True)).to_be_visible(timeout=TIMEOUT_MS)
         for tab, path in zip(tabs, paths):  # each call returns once the browser has the file: the uploads overlap
             tab.locator('input[type="file"]').set_input_files(files=[payload(path)])
         for i, (tab, path) in enumerate(zip(tabs, paths)):
-            expect(decision(tab)).to_have_text(expected[path], timeout=TIMEOUT_MS)
+            expect(answer_panel(tab)).to_have_text(expected[path], timeout=TIMEOUT_MS)
             finished(tab)
-            expect(decision(tab)).to_have_text(expected[path])
+            expect(answer_panel(tab)).to_have_text(expected[path])
             expect(tab.get_by_role("heading", name=path.name, exact=True)).to_be_visible()
             assert_no_exception(tab)
             tab.screenshot(path=str(screenshot_dir / f"diagnose_session_{i + 1}.png"), full_page=True)

@@ -1,21 +1,27 @@
 """A real browser (Debian's chromium, driven by Playwright) uploads an X-ray to `streamlit run server.py`."""
-import re
 from pathlib import Path
 
-from core.classes import DISPLAY_NAMES
-from core.model.abstention import STATUS_TEXT
+from core.serving.answers import TITLES
 
-DECISION = re.compile("^(" + "|".join(map(re.escape, (*STATUS_TEXT.values(), *DISPLAY_NAMES))) + "): ")
+ANSWER_HEADINGS = '[data-testid="stMain"] [data-testid="stMarkdownContainer"] h4'  # "Unlikely · 4.0 %", one a question
 
 
-def test_upload_shows_prediction_overlay_and_downloads(app_url, browser, screenshot_dir, xray_paths):
+def test_upload_shows_the_answer_panel_in_the_first_720_px_then_the_overlay_and_downloads(app_url, browser, screenshot_dir,
+                                                                                          xray_paths):
     from playwright.sync_api import expect
 
-    page = browser.new_page(viewport={"width": 1400, "height": 1600})
+    page = browser.new_page(viewport={"width": 1280, "height": 720})
     page.goto(app_url)
     page.locator('input[type="file"]').set_input_files(str(xray_paths["viral_pneumonia"][0]))
-    decision = page.get_by_test_id("stAlert").filter(has_text=DECISION)
-    expect(decision).to_be_visible(timeout=120_000)  # the first upload also waits for the model to load
+    answers = page.locator(ANSWER_HEADINGS)
+    expect(answers).to_have_count(3, timeout=120_000)  # the first upload also waits for the model to load
+    expect(page.get_by_test_id("stApp")).to_have_attribute("data-test-script-state", "notRunning", timeout=120_000)
+    for title in TITLES.values():
+        expect(page.get_by_text(title, exact=True)).to_be_in_viewport()
+    assert all(answers.nth(i).bounding_box()["y"] + answers.nth(i).bounding_box()["height"] <= 720 for i in range(3))
+    assert page.get_by_test_id("stAlertContentSuccess").count() == 0  # no model answer styled as approval
+    page.screenshot(path=str(screenshot_dir / "diagnose_upload_1280x720.png"))
+    page.set_viewport_size({"width": 1400, "height": 1600})
     overlay = page.get_by_test_id("stImage").filter(has_text="Grad-CAM for").locator("img")
     expect(overlay).to_be_visible(timeout=30_000)
     page.wait_for_function("img => img.complete && img.naturalWidth > 0", arg=overlay.element_handle())

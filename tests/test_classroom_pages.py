@@ -427,11 +427,11 @@ def test_inside_the_cnn_opens_on_a_sample_film_the_model_accepts_as_a_chest_xray
 def test_inside_the_cnn_offers_the_xrays_uploaded_on_diagnose(classifier, xray_paths):
     from core.serving.diagnosis import diagnose
     at = open_page("inside_the_cnn.py", timeout=180)
-    assert "An X-ray from Diagnose" not in at.radio(key="image_source").options  # nothing uploaded yet
+    assert "An X-ray you analysed" not in at.radio(key="image_source").options  # nothing uploaded yet
     uploaded = diagnose(classifier, "my *chest*.png", xray_paths["covid19"][0].read_bytes())
     at.session_state["diagnose_results"] = {uploaded.key: uploaded}  # as the Diagnose page leaves it
     at.run()
-    at.radio(key="image_source").set_value("An X-ray from Diagnose").run()
+    at.radio(key="image_source").set_value("An X-ray you analysed").run()
     assert at.selectbox(key="inside_diagnosed").options == ["my *chest*.png"]
     answers = [m.value for m in [*at.markdown, *at.warning] if "The model's answer for" in m.value]
     assert answers and plain("my *chest*.png") in answers[0] and not at.exception

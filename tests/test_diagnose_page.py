@@ -12,13 +12,15 @@ from streamlit.testing.v1 import AppTest
 
 from core.classes import DISPLAY_NAMES
 from core.data.samples import read_sample, sample_files
-from core.evaluation.shortcut import OUTSIDE_WARNING
 from core.imaging.decode import decode_image, read_image_file
-from core.model.abstention import INCONCLUSIVE, NOT_A_CHEST_XRAY, STATUS_TEXT
+from core.model.abstention import INCONCLUSIVE, STATUS_TEXT
 from core.model.card import read_card
 from core.paths import DEFAULT_MODEL_DIR
+from core.serving import answers
+from core.serving.export import PROBABILITY_COLUMNS
+from core.serving.lung_focus import OUTSIDE_WARNING, looked_outside_lungs
 from core.serving.probability_text import probability_text
-from pages.common import plain
+from pages.common import CLASSROOM_NOTE, DISCLAIMER, plain
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -64,20 +66,34 @@ def chest_dicom(pixels: np.ndarray) -> bytes:
                        WindowCenter=128, WindowWidth=256)
 
 
+SHORT_NAMES = [name.removesuffix(" Pneumonia") for name in DISPLAY_NAMES]  # the chart's labels
+
+
 def chart_bar(at: AppTest) -> dict:
     return json.loads(at.get("plotly_chart")[0].proto.spec)["data"][0]
 
 
 def chart_probabilities(at: AppTest) -> dict[str, float]:
+    """The four-class chart's bars by full class name."""
     bar = chart_bar(at)
-    return dict(zip(bar["y"], bar["x"]))
+    return {DISPLAY_NAMES[SHORT_NAMES.index(y)]: x for y, x in zip(bar["y"], bar["x"])}
 
 
-def banner(at: AppTest) -> str:
-    """The decision banner's text (the one alert that is not an upload error)."""
-    alerts = [a.value for kind in (at.success, at.warning, at.error) for a in kind if "could not be analysed" not in a.value]
-    assert len(alerts) == 1, alerts
-    return alerts[0]
+def answer_panel(at: AppTest) -> list[str]:
+    """The answer panel's headline of each question, e.g. "Unlikely · 4.0 %" (markdown escapes and colour removed)."""
+    shown = [m.value.removeprefix("#### ").replace("\\", "") for m in at.markdown if m.value.startswith("#### ")]
+    return [text.removeprefix(":orange[").removesuffix("]") for text in shown]
+
+
+def expected_panel(analysis) -> list[str]:
+    """What the panel must say for the classifier's own analysis of the film."""
+    return [f"{answers.answer_word(a).capitalize()} · {answers.probability_phrase(a)}" for a in analysis.questions.values()]
+
+
+def status_alerts(at: AppTest) -> list[str]:
+    """The status alerts (not the upload errors, not the sidebar's disclaimer)."""
+    return [a.value for kind in (at.success, at.warning, at.error) for a in kind
+            if "could not be analysed" not in a.value and a.value != DISCLAIMER]
 
 
 def captions(at: AppTest) -> list[str]:
@@ -89,11 +105,19 @@ def test_every_page_opens_under_its_navigation_title_beside_the_models_headline(
     at = AppTest.from_file(str(REPO / "app.py"), default_timeout=TIMEOUT).switch_page(page).run()  # a direct link
     assert not at.exception, f"{page}: {at.exception}"
     assert at.title[0].value == title
-    assert at.sidebar.metric[0].label == "Accuracy on sources it never saw"
+    sidebar = " ".join(m.value for m in at.sidebar.markdown)
+    assert "Chest X-ray CNN Lab" in sidebar
+    clinical = page in ("pages/diagnose.py", "pages/model_performance.py")
+    assert ("On hospitals it never saw" in sidebar) == clinical  # the clinical model's figures on clinical pages only
+    assert [w.value for w in at.sidebar.warning] == ([DISCLAIMER] if clinical else [])
+    assert [i.value for i in at.sidebar.info] == ([] if clinical else [CLASSROOM_NOTE])
 
 
-def test_upload_gives_probabilities_and_heatmap(xray_paths):
-    at = upload(open_app(), [shared_file(xray_paths["viral_pneumonia"][0])])
+def test_upload_leads_with_the_three_answers_then_probabilities_and_heatmap(classifier, xray_paths):
+    path = xray_paths["viral_pneumonia"][0]
+    at = upload(open_app(), [shared_file(path)])
+    assert answer_panel(at) == expected_panel(classifier.analyse(read_image_file(path).pixels))
+    assert not at.success  # no model answer is styled as approval
     probabilities = chart_probabilities(at)
     assert list(probabilities) == list(DISPLAY_NAMES)
     assert sum(probabilities.values()) == pytest.approx(1.0, abs=1e-5)
@@ -109,7 +133,8 @@ def test_bad_file_is_named_and_the_others_still_get_results(xray_paths):
     assert len(at.error) >= 1 and plain("notes.png") in at.error[0].value and "not an image file" in at.error[0].value
     table = at.dataframe[0].value
     assert list(table["File"]) == [files[0][0], files[2][0]]
-    assert set(table.columns) >= {"File", "Top class", "Status", *DISPLAY_NAMES}
+    assert set(table.columns) == {"File", "Status", *answers.TABLE_TITLES.values(), *PROBABILITY_COLUMNS.values()}
+    assert all(table[column].dtype == float for column in PROBABILITY_COLUMNS.values())  # they sort as numbers
     assert at.get("plotly_chart") and any(c.startswith("Grad-CAM for") for c in captions(at))
 
     at.selectbox(key="detail_file").set_value(files[2][0]).run()
@@ -120,8 +145,7 @@ def test_dicom_gives_the_same_prediction_as_the_png(xray_paths):
     pixels = read_image_file(xray_paths["bacterial_pneumonia"][0]).pixels
     at = upload(open_app(), [("chest.png", png_bytes(pixels)), ("chest.dcm", chest_dicom(pixels))])
     table = at.dataframe[0].value.set_index("File")
-    assert table.loc["chest.png", "Top class"] == table.loc["chest.dcm", "Top class"]
-    assert list(table.loc["chest.png", list(DISPLAY_NAMES)]) == list(table.loc["chest.dcm", list(DISPLAY_NAMES)])
+    assert list(table.loc["chest.png"]) == pytest.approx(list(table.loc["chest.dcm"]), abs=0.05)
 
     at.selectbox(key="detail_file").set_value("chest.dcm").run()
     details = at.table[0].value
@@ -130,19 +154,29 @@ def test_dicom_gives_the_same_prediction_as_the_png(xray_paths):
     at.selectbox(key="window_preset").set_value("Lung fields").run()
     assert not at.exception
     assert any(c.startswith("Original (window") for c in captions(at))
-    assert chart_bar(at)["text"] == list(table.loc["chest.dcm", list(DISPLAY_NAMES)])  # one rounding everywhere
+    assert answer_panel(at)[0].endswith(probability_text(table.loc["chest.dcm", PROBABILITY_COLUMNS["covid19"]] / 100))
 
 
-def test_an_image_that_is_no_chest_xray_gets_no_class_no_map_and_no_report():
+def test_an_image_that_is_no_chest_xray_gets_its_reason_and_no_probabilities_map_or_report():
     noise = (np.random.default_rng(1).random((300, 300, 3)) * 255).astype(np.uint8)
     at = upload(open_app(), [("noise.png", png_bytes(noise))])
-    assert banner(at).startswith(f"**{STATUS_TEXT[NOT_A_CHEST_XRAY]}**")
-    assert not any(name in banner(at) for name in DISPLAY_NAMES)
-    assert not any(s.label == "Class to explain" for s in at.selectbox)
-    assert len(set(chart_bar(at)["marker"]["color"])) == 1  # no bar stands out as a prediction
+    [alert] = status_alerts(at)
+    assert alert.startswith(f"**{answers.FILM_STATUS_TEXT[answers.REFUSED]}.**")
+    assert "times as far from the chest X-rays it learned from" in alert and "a lateral view" in alert  # actionable
+    assert not any(name in alert for name in DISPLAY_NAMES) and "%" not in alert
+    assert not answer_panel(at) and not at.get("plotly_chart")  # no probability anywhere
+    assert not any("%" in m.value for m in at.main.markdown if "film" not in m.value)
     assert captions(at) == ["Original"]  # no heatmap
     assert not at.get("download_button")
-    assert any(i.value.startswith("No class and no heatmap") for i in at.info)
+
+
+def test_a_batch_row_of_a_refused_file_has_no_answer_and_no_probability(xray_paths):
+    flat = np.full((300, 300), 128, dtype=np.uint8)
+    at = upload(open_app(), [shared_file(xray_paths["normal"][0]), ("flat.png", png_bytes(flat))])
+    refused = at.dataframe[0].value.set_index("File").loc["flat.png"]
+    assert refused["Status"] == answers.FILM_STATUS_TEXT[answers.REFUSED]
+    assert all(refused[title] == "–" for title in answers.TABLE_TITLES.values())
+    assert refused[list(PROBABILITY_COLUMNS.values())].isna().all()
 
 
 def _sample_analyses(classifier) -> dict:
@@ -155,37 +189,39 @@ def test_no_probability_is_shown_as_certain(classifier):
     name = max(analyses, key=lambda n: analyses[n].probabilities.max())  # the film the model is surest of
     at = open_app()
     at.selectbox(key="sample").set_value(name).run()
-    probabilities = analyses[name].probabilities
-    assert probability_text(probabilities.max()) in banner(at)
-    shown = chart_bar(at)["text"]
-    assert sorted(shown) == sorted(probability_text(p) for p in probabilities)
-    assert not any("100.0" in text or "0.0 %" in text for text in shown + [banner(at)])
+    assert answer_panel(at) == expected_panel(analyses[name])
+    shown = chart_bar(at)["customdata"]
+    assert sorted(shown) == sorted(probability_text(p) for p in analyses[name].probabilities)
+    assert not any("100.0" in text or "0.0 %" in text for text in shown + answer_panel(at))
 
 
-def test_a_map_mostly_outside_the_lungs_gets_a_caution_beside_it(classifier):
-    from core.evaluation.shortcut import looked_outside_lungs
+def test_a_map_mostly_outside_the_lungs_lowers_the_status_and_gets_a_caution_beside_it(classifier):
     outside = {name: looked_outside_lungs(a.cam) for name, a in _sample_analyses(classifier).items()}
     assert set(outside.values()) == {True, False}, outside  # the samples hold both kinds of map
     at = open_app()
     for name, expected in outside.items():
         at.selectbox(key="sample").set_value(name).run()
-        assert (OUTSIDE_WARNING in [w.value for w in at.warning]) == expected, name
+        warnings = [w.value for w in at.main.warning]
+        assert (OUTSIDE_WARNING in warnings) == expected, name
+        lowered = f"**{answers.FILM_STATUS_TEXT[answers.READ_WITH_CARE]}.** {answers.OUTSIDE_LUNGS}"
+        assert (lowered in warnings) == expected, name
+        assert not at.success
 
 
-def test_status_follows_the_threshold_without_recomputing(xray_paths):
+def test_the_four_class_reading_follows_its_threshold_and_the_answers_do_not(xray_paths):
     at = upload(open_app(), [shared_file(xray_paths["viral_pneumonia"][0])])
     assert at.slider(key="threshold").value == pytest.approx(at.session_state["threshold"])
-    probabilities = chart_probabilities(at)
+    probabilities, panel = chart_probabilities(at), answer_panel(at)
     analysis = next(iter(at.session_state["diagnose_results"].values()))
 
     at.slider(key="threshold").set_value(1.0).run()
     first = max(probabilities, key=probabilities.get)
-    assert banner(at) == (f"**{STATUS_TEXT[INCONCLUSIVE]}**: the top class, {first}, has "
-                          f"{probability_text(probabilities[first])}, below the chosen 100 % threshold, so no class is given.")
+    assert (f"{STATUS_TEXT[INCONCLUSIVE]}: the top class, {first}, has {probability_text(probabilities[first])}, below "
+            "the chosen 100 % threshold, so no class is given.") in [c.value for c in at.caption]
 
     at.slider(key="threshold").set_value(0.25).run()
-    assert banner(at).startswith(f"**{max(probabilities, key=probabilities.get)}**")
-    assert chart_probabilities(at) == probabilities
+    assert any(c.value.startswith(f"{first}: ") for c in at.caption)
+    assert chart_probabilities(at) == probabilities and answer_panel(at) == panel
     assert next(iter(at.session_state["diagnose_results"].values())) is analysis
 
 
@@ -212,7 +248,7 @@ def test_the_page_says_which_populations_the_model_was_validated_on_and_what_it_
     for shown, groups in zip(populations["Age groups"], (s["age_groups"] for s in by_source.values())):
         assert all(f"{group} {n}" in shown for group, n in groups.items())
     text = " ".join(m.value for m in note.markdown)
-    assert f"{card.loso_accuracy:.1%}" in text
+    assert "leaving each source out of training in turn" in text
     assert all(unseen in text for unseen in ("lateral views", "CT", "tuberculosis", "after surgery", "one to five years"))
 
 

@@ -1,7 +1,7 @@
 """The per-image caution when a heatmap lies mostly outside the lungs or peaks on a border."""
 import numpy as np
 
-from core.evaluation.shortcut import looked_outside_lungs
+from core.serving.lung_focus import looked_outside_lungs
 
 
 def blob(row: float, column: float, size: int = 224, width: float = 0.08) -> np.ndarray:

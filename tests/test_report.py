@@ -1,4 +1,5 @@
-"""The decision in words, the one probability rule, and the downloadable PNG and PDF report, built in memory."""
+"""The four-class reading in words, the one probability rule, and the downloadable PNG and the PDF report (the three
+answers first), built in memory."""
 import io
 import re
 from datetime import UTC, datetime
@@ -11,11 +12,14 @@ from pypdf import PdfReader
 from core.classes import DISPLAY_NAMES
 from core.model.abstention import INCONCLUSIVE, NOT_A_CHEST_XRAY, OK, STATUS_TEXT
 from core.model.card import read_card
+from core.model.questions import answer_all
+from core.serving.answers import ANSWERED, FILM_STATUS_TEXT, answer_line, unseen_text
 from core.serving.probability_text import probability_text
-from core.serving.report import ReportContent, decision_text, limits_text, pdf_report, png_bytes
+from core.serving.report import ReportContent, decision_text, pdf_report, png_bytes
 
 PROBABILITIES = np.array([0.05, 0.10, 0.40, 0.45])
 CARD = read_card()
+RULES = {name: validation.rule for name, validation in CARD.questions.items()}
 
 
 def pdf_text(pdf: bytes) -> str:
@@ -53,11 +57,11 @@ def test_png_bytes_is_lossless():
         np.testing.assert_array_equal(np.asarray(Image.open(io.BytesIO(png_bytes(image)))), image)
 
 
-def report(probabilities: np.ndarray = PROBABILITIES, status: str = OK, caution: str = "", shape=(300, 256)) -> bytes:
+def report(probabilities: np.ndarray = PROBABILITIES, caution: str = "", shape=(300, 256)) -> bytes:
     grey = np.tile(np.linspace(0, 255, shape[1]).astype(np.uint8), (shape[0], 1))
     rgb = np.stack([grey, grey[::-1], grey], axis=-1)
-    return pdf_report(ReportContent("chest_é.png", grey, rgb, "Grad-CAM for Viral Pneumonia", probabilities, status, 0.4,
-                                    CARD.identity, limits_text(CARD), "Not for diagnosis.",
+    return pdf_report(ReportContent("chest_é.png", grey, rgb, "Grad-CAM for Viral Pneumonia", probabilities,
+                                    answer_all(RULES, probabilities), ANSWERED, 0.4, CARD, "Not for diagnosis.",
                                     datetime(2026, 1, 2, 3, 4, tzinfo=UTC), caution))
 
 
@@ -69,20 +73,26 @@ def text_heights(pdf: bytes) -> dict[str, float]:
     return lines
 
 
-def test_pdf_report_opens_with_the_disclaimer_and_the_models_limits():
-    text = pdf_text(report())
-    assert text.index("Not for diagnosis.") < text.index("Decision:")
-    limits = text.index("It learned from")
-    assert limits < text.index("Decision:") and "lateral views" in text[limits:text.index("Decision:")]
-    assert f"{CARD.loso_accuracy:.1%}" in text
+def test_pdf_report_is_one_page_that_leads_with_the_disclaimer_and_the_three_answers():
+    pdf = report()
+    assert len(PdfReader(io.BytesIO(pdf)).pages) == 1
+    text = pdf_text(pdf)
+    assert text.startswith("Chest X-ray CNN Lab: model output Not for diagnosis.")
+    lines = [answer_line(a) for a in answer_all(RULES, PROBABILITIES).values()]
+    positions = [text.index(line) for line in lines]
+    assert positions == sorted(positions) and positions[-1] < text.index("The uploaded image")
+    assert all(unseen_text(v).capitalize()[1:] in text for v in CARD.questions.values())  # how each did on unseen hospitals
+    assert f"Status: {FILM_STATUS_TEXT[ANSWERED]}." in text
+    assert text.rstrip().endswith("Not for diagnosis.")
 
 
-def test_pdf_report_names_the_model_its_date_the_decision_threshold_status_and_probabilities():
+def test_pdf_report_names_the_file_the_model_its_date_the_four_classes_and_the_limits():
     text = pdf_text(report())
     for expected in ("chest_é.png", f"Model: {CARD.name}, trained {CARD.trained_at}", CARD.model_sha256[:12],
-                     "2026-01-02 03:04 UTC", f"Decision: {DISPLAY_NAMES[3]}", "Decision threshold: 40 %",
-                     f"Status: {STATUS_TEXT[OK]}", *(f"{n} {probability_text(p)}" for n, p in zip(DISPLAY_NAMES, PROBABILITIES))):
+                     "2026-01-02 03:04 UTC", f"{DISPLAY_NAMES[3]}: 45.0 % probability, at or above the 40 % threshold",
+                     "lateral views", *(f"{n} {probability_text(p)}" for n, p in zip(DISPLAY_NAMES, PROBABILITIES))):
         assert expected in text, expected
+    assert text.index("Detail: the four classes") > text.index("The uploaded image")
 
 
 def test_pdf_report_captions_the_image_and_its_heatmap_truly_and_shows_a_colour_scale():
@@ -97,7 +107,8 @@ def test_pdf_report_captions_the_image_and_its_heatmap_truly_and_shows_a_colour_
 
 
 def test_pdf_report_never_shows_certainty_and_carries_a_caution():
-    text = pdf_text(report(np.array([0.9997, 0.0001, 0.0001, 0.0001]), caution="The network looked mostly outside the lungs"))
+    probabilities = np.array([0.9997, 0.0001, 0.0001, 0.0001])
+    text = pdf_text(report(probabilities, caution="The network looked mostly outside the lungs"))
     assert "100.0" not in text and "> 99.9 %" in text and "< 0.1 %" in text and "0.0 %" not in text
     assert "The network looked mostly outside the lungs" in text
 
@@ -106,6 +117,7 @@ def test_pdf_report_never_shows_certainty_and_carries_a_caution():
 def test_pdf_report_leaves_no_large_blank_gap(shape):
     """The text after the images follows right under their captions, whatever the image's shape."""
     lines = text_heights(report(shape=shape))
+    assert len(PdfReader(io.BytesIO(report(shape=shape))).pages) == 1
     caption = next(y for text, y in lines.items() if text.startswith("Grad-CAM for Viral Pneumonia"))
     after = next(y for text, y in lines.items() if text.startswith("Colour scale"))
     assert caption - after < 30  # about a centimetre: the two-line caption beside it, no empty box

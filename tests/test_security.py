@@ -103,7 +103,7 @@ def upload_and_download(at: AppTest, files: list[tuple[str, bytes]], downloads: 
     assert not at.exception, at.exception
     assert list(at.dataframe[0].value["File"])[-2:] == [files[0][0], files[1][0]]  # the newest results, after earlier ones
     assert any(e.value.startswith(f"**{plain(files[2][0])}** could not be analysed") for e in at.error)
-    assert {"Download the table (CSV)", "Overlay (PNG)", "Report (PDF)"} <= set(downloads)
+    assert {"Download the answers (CSV)", "Overlay (PNG)", "Report (PDF)"} <= set(downloads)
     assert downloads["Report (PDF)"].startswith(b"%PDF") and downloads["Overlay (PNG)"].startswith(b"\x89PNG")
 
 

@@ -119,7 +119,7 @@ def test_once_an_upload_is_analysed_the_server_keeps_no_copy_of_the_file(app_url
     page = browser.new_page(viewport={"width": 1400, "height": 1600})
     try:
         page.goto(app_url)
-        expect(page.get_by_text("Decision threshold")).to_be_visible(timeout=120_000)
+        expect(page.get_by_text("Who this model was validated on")).to_be_visible(timeout=120_000)
         page.locator('input[type="file"]').set_input_files(str(scan))
         expect(page.get_by_role("heading", name="scan", exact=True)).to_be_visible(timeout=120_000)
         expect(page.get_by_test_id("stFileUploaderFile")).to_have_count(0)  # the uploader is ready for the next files

@@ -4,10 +4,11 @@
 
 Prints one JSON object. `questions` scores the three questions (core/model/questions.py) on the chest X-rays whose
 answer the folder's labels give: AUROC, coverage and the share of answered films answered right at the model's
-operating points. A `pneumonia_unspecified` folder counts for the first two questions only. The four-class figures
-follow as detail, on the films with a class label: accuracy and the confusion matrix count every image by its top
-class, abstained or not; accuracy and each class's recall come with a 95 % Wilson interval. Images whose bytes match
-a file the model was trained on (SHA-256, from its card) are counted and flagged.
+operating points (with its 95 % Wilson interval, `right_ci`). A `pneumonia_unspecified` folder counts for the first
+two questions only. The four-class figures follow as detail, on the films with a class label: accuracy and the
+confusion matrix count every image by its top class, abstained or not; accuracy and each class's recall come with a
+95 % Wilson interval. Images whose bytes match a file the model was trained on (SHA-256, from its card) are counted
+and flagged.
 """
 from collections.abc import Callable
 
@@ -83,5 +84,12 @@ def question_summary(classifier: Classifier, labels: np.ndarray, probabilities: 
     if classifier.rules is None:
         return None
     kept = np.array([s != abstention.NOT_A_CHEST_XRAY for s in statuses])
-    return {name: figures_from_classes(rule, name, labels[kept], probabilities[kept]) for name, rule in classifier.rules.items()}
+    return {name: with_right_interval(figures_from_classes(rule, name, labels[kept], probabilities[kept]))
+            for name, rule in classifier.rules.items()}
+
+
+def with_right_interval(figures: dict) -> dict:
+    """A question's figures with the 95 % Wilson interval of the share of answered films answered right."""
+    answered = figures["n_answered"]
+    return {**figures, "right_ci": wilson_interval(round((figures["right"] or 0) * answered), answered)}
 

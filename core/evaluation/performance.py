@@ -1,11 +1,14 @@
 """The figures behind the Model performance page: stored or fresh predictions, the confusion matrix with the files
 in each cell, the classification report with its spread over folds, ROC, precision-recall and reliability
-curves, misclassified cases, a side-by-side table of model folders, and the tables of a card's validation across
-sources (per source, aims, training populations).
+curves, misclassified cases, a side-by-side table of model folders, the tables of a card's validation across
+sources (per source, aims, training populations), and the three questions' tables (left out, grouped folds, and on
+an evaluated set).
 """
 import io
+import re
 import zipfile
-from dataclasses import dataclass, replace
+from collections.abc import Mapping
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
 import h5py
@@ -21,29 +24,31 @@ from sklearn.metrics import (
     roc_curve,
 )
 
-from core.classes import CLASS_NAMES, DISPLAY_NAMES, LABEL_NAMES, PNEUMONIA_UNSPECIFIED, display_name
+from core.classes import CLASS_NAMES, DISPLAY_NAMES, LABEL_DISPLAY, LABEL_NAMES, display_name, label_display
 from core.evaluation import by_source
 from core.evaluation.metrics import expected_calibration_error
 from core.model import card as model_card
 from core.model.calibration import apply_temperature
-from core.model.card import MODEL_FILE, ModelCard, read_card
+from core.model.card import MODEL_FILE, ModelCard, QuestionValidation, read_card
+from core.model.questions import question
 
 LABELS = list(range(len(CLASS_NAMES)))  # the model's classes
 ALL_LABELS = list(range(len(LABEL_NAMES)))  # every training label: the classes, then the coarse labels
-COARSE_DISPLAY = {PNEUMONIA_UNSPECIFIED: "Pneumonia (type unknown)"}
-LABEL_DISPLAY: tuple[str, ...] = DISPLAY_NAMES + tuple(COARSE_DISPLAY.get(n, n) for n in LABEL_NAMES[len(CLASS_NAMES):])
 REPORT_COLUMNS = ["precision", "recall", "f1-score", "support"]
 ACCURACY_ROW = "Accuracy"
 COVID, HEALTHY = display_name("covid19"), display_name("normal")
 CV_FIGURES = {"accuracy": "CV accuracy", "macro_f1": "Macro-F1", "covid19_recall": f"{COVID} recall"}
-LOSO_ACCURACY = "Accuracy on sources left out"
+LOSO_ACCURACY = "Left-out accuracy"
 TRAINED_ON = "Trained on"  # the training data set's folder
 SOURCE_SHARES = ("Accuracy", f"{COVID} recall", f"Non-{COVID} films called {COVID}", f"{HEALTHY} recall", "Not a chest X-ray")
 AIM_FIGURES = {"adult_non_covid19_called_covid19": f"Adult films without {COVID} called {COVID}",
                "adult_normal_called_healthy": f"Adult healthy films called {HEALTHY}",
                "covid19_recall": f"{COVID} recall", "covid19_auroc": f"{COVID} AUROC", "accuracy": "Accuracy",
                "ece": "Calibration error (ECE)", "not_a_chest_xray": "Called not a chest X-ray"}
+NOT_SHARES = {"covid19_auroc", "ece"}  # aims on a 0-1 scale that is not a share: shown with three decimals
 MET = {True: "yes", False: "no", None: "not measured"}
+QUESTION_SHARES = ("Answered", "Right when answered", "Base rate")  # a question's figures that are shares of films
+ALL_SOURCES = "All sources"
 
 
 @dataclass(frozen=True)
@@ -96,13 +101,15 @@ def read_source_predictions(model_dir: str | Path, card: ModelCard, left_out: bo
 def label_recall_table(p: Predictions) -> pd.DataFrame:
     """Per true label present: images, and the share whose top class the label allows (core.evaluation.by_source)."""
     recall = by_source.label_recall(p.y_true, p.probabilities)
-    return pd.DataFrame({"True label": [LABEL_DISPLAY[LABEL_NAMES.index(n)] for n in recall],
+    return pd.DataFrame({"True label": [label_display(n) for n in recall],
                          "Images": [r["n"] for r in recall.values()],
                          "Right": [r["recall"] for r in recall.values()]})
 
 
 def predictions_from_rows(rows: list[dict]) -> Predictions:
-    """Predictions from `core.evaluation.evaluate.evaluate_images` rows (probabilities as the app shows them: calibrated)."""
+    """Predictions from `core.evaluation.evaluate.evaluate_images` rows (probabilities as the app shows them:
+    calibrated) of the images with a class label: a pneumonia of unknown type has no single right class."""
+    rows = [r for r in rows if r["true"] in CLASS_NAMES]
     return Predictions(
         files=[r["file"] for r in rows],
         y_true=np.array([CLASS_NAMES.index(r["true"]) for r in rows]),
@@ -218,8 +225,8 @@ def count_parameters(model_file: str | Path) -> int:
 
 
 def model_comparison(model_dirs: list[Path]) -> pd.DataFrame:
-    """One row per model folder: training images, cross-validated figures (mean and std over folds), accuracy on
-    sources left out, calibration and size."""
+    """One row per model folder: training images, accuracy on sources left out, cross-validated figures (mean and std
+    over folds) and size."""
     rows = []
     for directory in model_dirs:
         card = read_card(directory)
@@ -227,18 +234,13 @@ def model_comparison(model_dirs: list[Path]) -> pd.DataFrame:
         rows.append({
             "Model": directory.name,
             TRAINED_ON: Path(card.training_data.get("source", "–")).name,
-            "Backbone": card.backbone,
-            "Input (px)": card.input_size,
-            "Training images": card.training_data["n"],
+            "Images": card.training_data["n"],
             LOSO_ACCURACY: card.loso_accuracy,
             **{f"{label} {stat}": card.cross_validation.get(key, {}).get(stat) for key, label in CV_FIGURES.items()
                for stat in ("mean", "std")},
-            "ECE before": card.calibration.ece_before,
-            "ECE after": card.calibration.ece_after,
             "Parameters": count_parameters(model_file) if model_file.is_file() else None,
-            "Size (MB)": model_file.stat().st_size / 1e6 if model_file.is_file() else None,
         })
-    return pd.DataFrame(rows)
+    return pd.DataFrame(rows).astype({LOSO_ACCURACY: float})
 
 
 def source_table(per_source: dict[str, dict]) -> pd.DataFrame:
@@ -251,11 +253,24 @@ def source_table(per_source: dict[str, dict]) -> pd.DataFrame:
     return table.astype(dict.fromkeys(SOURCE_SHARES, float))
 
 
+def _aim_number(figure: str, value: float | None) -> str:
+    if value is None:
+        return "–"
+    return f"{value:.3f}" if figure in NOT_SHARES else f"{value:.1%}"
+
+
+def _aim_text(figure: str, aim: str) -> str:
+    """'at most 0.1' -> 'at most 10.0%' (three decimals for an AUROC or an ECE); other aims as written."""
+    found = re.fullmatch(r"(.*?)\s*(\d+(?:\.\d+)?)", aim)
+    return f"{found[1].strip()} {_aim_number(figure, float(found[2]))}" if found else aim
+
+
 def aims_table(aims: list[dict]) -> pd.DataFrame:
-    """A card's aims: the figure, where it is measured, the aim, the measured value and whether it is met."""
+    """A card's aims: the figure, where it is measured, the aim and the measured value (as text, shares in percent)
+    and whether it is met."""
     return pd.DataFrame({"Figure": [AIM_FIGURES.get(a["figure"], a["figure"]) for a in aims],
-                         "Where": [a["where"] for a in aims], "Aim": [a["aim"] for a in aims],
-                         "Value": pd.Series([a["value"] for a in aims], dtype=float),
+                         "Where": [a["where"] for a in aims], "Aim": [_aim_text(a["figure"], a["aim"]) for a in aims],
+                         "Value": [_aim_number(a["figure"], a["value"]) for a in aims],
                          "Met": [MET[a["met"]] for a in aims]})
 
 
@@ -269,3 +284,60 @@ def populations_table(by_source: dict[str, dict]) -> pd.DataFrame:
     return pd.DataFrame({"Source": list(by_source), "Images": [s["n"] for s in by_source.values()],
                          "Labels": [_counts(s.get("labels", {}), label_names) for s in by_source.values()],
                          "Age groups": [_counts(s.get("age_groups", {})) for s in by_source.values()]})
+
+
+def base_rate(n: int, n_positive: int) -> float | None:
+    """The share answered right by always giving the commoner answer; None without films."""
+    return max(n_positive, n - n_positive) / n if n else None
+
+
+def yes_column(name: str) -> str:
+    """The column of a question's films whose answer is yes: "Yes", or "Bacterial" for pneumonia type."""
+    return question(name).yes.capitalize()
+
+
+def _question_row(figures: Mapping, yes: str) -> dict:
+    """Films, of them yes, AUROC, answered, right when answered and the base rate of one group of films."""
+    n, positive = figures["n"], figures["n_positive"]
+    return {"Films": n, yes: positive, "AUROC": figures["auroc"],
+            **dict(zip(QUESTION_SHARES, (figures["coverage"], figures["right"], base_rate(n, positive))))}
+
+
+def _question_frame(rows: list[dict], columns: list[str]) -> pd.DataFrame:
+    """The rows as a table with these columns; the figures stay numbers, NaN where one cannot be measured."""
+    return pd.DataFrame(rows, columns=columns).astype(dict.fromkeys(["AUROC", *QUESTION_SHARES], float))
+
+
+def left_out_table(name: str, validation: QuestionValidation) -> pd.DataFrame:
+    """One row per left-out source: what its films were scored against and the question's figures there."""
+    yes = yes_column(name)
+    rows = [{"Source": r.source, "Scored against": r.paired, **_question_row(asdict(r.figures), yes)} for r in validation.left_out]
+    return _question_frame(rows, ["Source", "Scored against", "Films", yes, "AUROC", *QUESTION_SHARES])
+
+
+def grouped_cv_table(name: str, validation: QuestionValidation) -> pd.DataFrame:
+    """The question's out-of-fold figures on all films, then on each source's."""
+    yes = yes_column(name)
+    parts = {ALL_SOURCES: validation.grouped_cv, **validation.grouped_cv_by_source}
+    rows = [{"Films from": source, **_question_row(asdict(f), yes)} for source, f in parts.items()]
+    return _question_frame(rows, ["Films from", "Films", yes, "AUROC", *QUESTION_SHARES])
+
+
+def evaluated_questions_table(questions: Mapping[str, Mapping]) -> pd.DataFrame:
+    """core.evaluation.evaluate's question figures, one row per question, with the 95 % interval of the share of
+    answered films answered right (Yes counts bacterial for pneumonia type)."""
+    rows = [{"Question": question(name).title, **_question_row(f, "Yes"), "95 % interval": interval_text(f["right_ci"])}
+            for name, f in questions.items()]
+    return _question_frame(rows, ["Question", "Films", "Yes", "AUROC", "Answered", "Right when answered", "95 % interval",
+                                  "Base rate"])
+
+
+def interval_text(ci: tuple[float, float] | list[float] | None) -> str:
+    """A 95 % interval as "12.3% to 45.6%"; "–" for none."""
+    return "–" if ci is None else f"{ci[0]:.1%} to {ci[1]:.1%}"
+
+
+def macro_f1_present(per_class: Mapping[str, Mapping]) -> float | None:
+    """The mean F1 over the classes with films (a class absent from the set says nothing); None without any."""
+    scores = [f["f1"] for f in per_class.values() if f["support"]]
+    return float(np.mean(scores)) if scores else None

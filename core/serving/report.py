@@ -1,4 +1,5 @@
-"""What is said about one result: the decision in words, the model's limits, and the overlay PNG and PDF report."""
+"""What is said about one result: the four-class reading in words, the model's limits, and the overlay PNG and the
+PDF report, which leads with the three answers and the disclaimer."""
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -8,8 +9,10 @@ from fpdf import FPDF
 from PIL import Image
 
 from core.classes import DISPLAY_NAMES
-from core.model.abstention import INCONCLUSIVE, NOT_A_CHEST_XRAY, STATUS_TEXT
+from core.model.abstention import INCONCLUSIVE, NOT_A_CHEST_XRAY, STATUS_TEXT, decide_status
 from core.model.card import ModelCard
+from core.model.questions import QuestionAnswer
+from core.serving.answers import FILM_STATUS_TEXT, answer_line, cut_off_text, never_validated_text, unseen_text
 from core.serving.probability_text import probability_text
 from core.serving.saliency import colour_scale
 
@@ -34,14 +37,11 @@ def decision_text(probabilities: np.ndarray, status: str, threshold: float) -> t
 
 
 def limits_text(card: ModelCard) -> str:
-    """The model's limits in two sentences of plain text: what it learned from, how it does on unseen sources,
-    and what it has never seen."""
-    n, loso = card.training_data["n"], card.loso_accuracy
-    measured = (f"on sources left out of its training it was right for {loso:.1%} of films" if loso is not None
-                else "it was not validated on any source left out of its training")
-    return (f"It learned from {n} films from public sources and {measured}. It knows four classes only and has not "
-            "seen lateral views, CT, devices, tuberculosis or other diseases, children outside one to five years, "
-            "or any hospital's own patients.")
+    """The model's limits in two sentences of plain text: what it learned from and what it has never seen."""
+    sources = len(card.training_data.get("by_source") or {}) or "several"
+    return (f"It learned from {card.training_data['n']} films from {sources} public sources and reads one frontal "
+            "view without the history or earlier films. It has not seen lateral views, CT, devices, tuberculosis or "
+            "other diseases, children outside one to five years, or any hospital's own patients.")
 
 
 def png_bytes(image: np.ndarray, compression: int = 6) -> bytes:
@@ -59,11 +59,11 @@ class ReportContent:
     pixels: np.ndarray  # the uploaded image, greyscale, without viewing aids
     overlay: np.ndarray  # RGB heatmap overlay on the same image
     explanation: str  # e.g. "Grad-CAM for COVID-19"
-    probabilities: np.ndarray  # registry order
-    status: str  # core.model.abstention status at `threshold`
-    threshold: float
-    model: str  # ModelCard.identity
-    limits: str  # limits_text
+    probabilities: np.ndarray  # the four classes, registry order
+    answers: dict[str, QuestionAnswer]  # the three answers (a refused film gets no report)
+    film_status: str  # core.serving.answers status
+    threshold: float  # the four-class reading's threshold
+    card: ModelCard
     disclaimer: str
     created: datetime
     caution: str = ""  # e.g. the network looked mostly outside the lungs
@@ -121,46 +121,52 @@ class _Page:
         pdf.cell(9, 4, "high", new_x="LMARGIN", new_y="NEXT")
 
 
+def _answers(page: _Page, content: ReportContent) -> None:
+    """Each answer in bold, then where its cut-offs sit and how it did on hospitals it never saw."""
+    page.line("The three answers", 12, "B", 6)
+    for name, answer in content.answers.items():
+        validation = content.card.questions[name] if content.card.questions else None
+        page.line(answer_line(answer), 11, "B", 5.5)
+        if validation:
+            notes = f"{cut_off_text(name, validation)}; {unseen_text(validation)}. {never_validated_text(validation)}"
+            page.line(notes[:1].upper() + notes[1:], 8.5, height=4)
+    page.line(f"Status: {FILM_STATUS_TEXT[content.film_status]}.", 10, "B")
+
+
 def pdf_report(content: ReportContent) -> bytes:
-    """A one-page A4 PDF: disclaimer and limits first, then the file, model, decision, probabilities, the image beside
-    its heatmap with a colour scale, and how to read the heatmap."""
+    """A one-page A4 PDF: the disclaimer and the three answers first, then the image beside its heatmap with a colour
+    scale, the four-class probabilities as a detail, the model's identity and its limits."""
     page = _Page()
     pdf = page.pdf
     page.line("Chest X-ray CNN Lab: model output", 15, "B", 7)
     pdf.set_fill_color(255, 243, 205)
     page.line(content.disclaimer, 10, "B", 5, fill=True)
-    page.line(content.limits, 8.5, height=4, fill=True)
+    page.line(f"File: {content.file_name}    Created: {content.created.strftime(CREATED_FORMAT)}", 9.5)
     pdf.ln(GAP)
-    page.line(f"File: {content.file_name}", 9.5)
-    page.line(f"Created: {content.created.strftime(CREATED_FORMAT)}", 9.5)
-    page.line(f"Model: {content.model}", 9.5)
-    pdf.ln(GAP)
-    headline, detail = decision_text(content.probabilities, content.status, content.threshold)
-    page.line(f"Decision: {headline}", 13, "B", 7)
-    page.line(detail[:1].upper() + detail[1:])
-    page.line(f"Status: {STATUS_TEXT[content.status]}. Decision threshold: {threshold_text(content.threshold)} "
-              "(below it the answer is Inconclusive).", 9)
-    pdf.ln(GAP)
-    page.line("Class probabilities", 11, "B", 6)
-    page.probabilities(content.probabilities, None if content.status == NOT_A_CHEST_XRAY else int(np.argmax(content.probabilities)))
-    pdf.ln(GAP)
+    _answers(page, content)
     if content.caution:
         pdf.set_text_color(160, 60, 0)
         page.line(content.caution, 10, "B")
         pdf.set_text_color(0, 0, 0)
-        pdf.ln(1)
+    pdf.ln(GAP)
     top = pdf.get_y()
-    room = pdf.h - pdf.b_margin - top - 32  # what the captions, the scale and the notes below need
+    room = pdf.h - pdf.b_margin - top - 78  # what the captions, the scale, the four classes and the model need
     used = page.images([(content.pixels, "The uploaded image, without viewing aids (the model reads it resized to a "
                                          "small square)"),
                         (content.overlay, f"{content.explanation}, over the same image")], room)
     pdf.set_y(top + used + 1)
     half = (pdf.epw - 6) / 2
     page.colour_scale(pdf.l_margin + half + 6, half)
-    pdf.ln(GAP)
     page.line("Red and yellow on the heatmap mark the regions that raised the explained class's score most, blue those "
               "that added little. It is not a lesion outline, and it shows where the network looked, not whether it "
               "was right.", 8.5, height=4)
     pdf.ln(GAP)
+    headline, detail = decision_text(content.probabilities, decide_status(content.probabilities, content.threshold),
+                                     content.threshold)
+    page.line(f"Detail: the four classes ({headline}: {detail})", 10, "B", 5)
+    page.probabilities(content.probabilities, int(np.argmax(content.probabilities)))
+    pdf.ln(GAP)
+    page.line(f"Model: {content.card.identity}", 8.5, height=4)
+    page.line(limits_text(content.card), 8.5, height=4)
     page.line(content.disclaimer, 10, "B")
     return bytes(pdf.output())
