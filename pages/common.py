@@ -20,13 +20,17 @@ DISCLAIMER = "For education and research only, not for diagnosis. A clinician mu
 CLASSROOM_NOTE = ("Classroom pages: they show how convolutional networks work, with small models trained for teaching. "
                   "Nothing on them is a medical answer.")
 MARKDOWN_PUNCTUATION = re.compile(r"([!-/:-@\[-`{-~])")  # every ASCII punctuation mark may be backslash-escaped
+# What GitHub-flavoured markdown turns into a link on its own, escaped or not: "www.", a scheme, an e-mail's "@"
+AUTOLINK_START = re.compile(r"(?i)(www|https?|ftp|mailto|xmpp)(?=\\[.:])|(?<=\\@)")
+WORD_JOINER = "\u2060"  # invisible, and no link starts across it
 
 
 def plain(text: str) -> str:
-    """Text from a user (a file or folder name) made safe inside markdown: shown as typed, never as links, images,
-    emphasis, colours or LaTeX; control and bidirectional-override characters are dropped."""
+    """Text from a user (a file or folder name) made safe inside markdown: shown as typed, never as links (bare URLs
+    and e-mail addresses included), images, emphasis, colours or LaTeX; control and bidirectional-override characters
+    are dropped."""
     visible = "".join(c for c in text if unicodedata.category(c) not in ("Cc", "Cf"))
-    return MARKDOWN_PUNCTUATION.sub(r"\\\1", visible)
+    return AUTOLINK_START.sub(lambda m: m.group(0) + WORD_JOINER, MARKDOWN_PUNCTUATION.sub(r"\\\1", visible))
 
 
 def route_through_app() -> None:

@@ -249,7 +249,7 @@ def pixel_sum_view(arithmetic: PixelArithmetic, kernel: np.ndarray, padding: int
             with column:
                 show(grid_figure(values, title, diverging=key != "window"), key=f"pixel_{key}")
     value = arithmetic.total / 255
-    activation = st.session_state.get("activation", ELEMENTWISE[0])
+    activation = st.session_state.get("conv_activation", ELEMENTWISE[0])
     if centre != (row, col):
         words.caption(f"No window is centred on this pixel with this stride and padding: the nearest is centred on "
                       f"row {centre[0]}, column {centre[1]}.")
@@ -378,7 +378,7 @@ def activation_section(feature_map: np.ndarray) -> np.ndarray:
     with left:
         show(sized(fig), key="activation_curves")
     with right:
-        name = st.radio("Apply to the feature map", ELEMENTWISE, horizontal=True, key="activation")
+        name = st.radio("Apply to the feature map", ELEMENTWISE, horizontal=True, key="conv_activation")
         activated = ACTIVATIONS[name](feature_map)
         if name == "ReLU":
             st.markdown(f"ReLU set **{np.mean(feature_map < 0):.0%}** of the feature map's values (every negative one) to 0.")

@@ -220,7 +220,8 @@ def filters_section(model: keras.Model, sha: str, outputs: list[ConvolutionOutpu
     where = next(f"{o.group}, {o.label.split(' · ')[0]}" for o in outputs if o.layer == layer)
     channels = model.get_layer(layer).output.shape[-1]
     c, d = st.columns([2, 1])
-    filters = c.multiselect("Filters (up to 6)", range(channels), default=list(range(min(4, channels))), max_selections=6, key="filters")
+    filters = c.multiselect("Filters (up to 6)", range(channels), default=list(range(min(4, channels))), max_selections=6,
+                           key="inside_filters")
     steps = d.slider("Steps", 10, 200, 50, 10, key="am_steps")
     if st.button("Visualise these filters", type="primary", disabled=not filters or is_running("filters"), key="visualise"):
         start_job("filters", ("filters", sha, layer, tuple(filters), steps), filter_pictures(model, layer, where, tuple(filters), steps))

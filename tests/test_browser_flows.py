@@ -232,3 +232,19 @@ def test_classroom_page_opens_with_its_lesson_on_screen(page, title, content, sc
     expect(page.get_by_test_id("stAlert").filter(has=page.locator("[data-testid=stAlertContentError]"))).to_have_count(0)
     assert_no_exception(page)
     page.screenshot(path=str(screenshot_dir / f"classroom_{title.lower().replace(' ', '_')}.png"), full_page=True)
+
+
+def test_names_with_bare_urls_and_e_mail_addresses_become_no_link(page, xray_paths):
+    from playwright.sync_api import expect
+
+    films = [xray_paths["normal"][0].read_bytes(), xray_paths["covid19"][0].read_bytes()]
+    files = [{"name": "www.x.invalid.png", "mimeType": "image/jpeg", "buffer": films[0]},
+             {"name": "me@x.invalid.png", "mimeType": "image/jpeg", "buffer": films[1]},
+             {"name": "see https:x.invalid note.png", "mimeType": "image/png", "buffer": b"not an image"}]
+    page.locator('input[type="file"]').set_input_files(files)
+    expect(page.get_by_role("heading", name="2 films")).to_be_visible(timeout=TIMEOUT_MS)
+    finished(page)
+    main = page.get_by_test_id("stMain")
+    expect(main.get_by_text("could not be analysed")).to_be_visible()
+    expect(main.locator("a[href*='x.invalid'], a[href^='mailto']")).to_have_count(0)
+    assert "www.x.invalid.png" in main.inner_text().replace("\u2060", "")

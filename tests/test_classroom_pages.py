@@ -66,6 +66,26 @@ def small_xray_folder(dataset_dir: Path, tmp_path_factory) -> Path:
     return root
 
 
+# ----------------------------------------------------------------------------- pages side by side in one session
+
+def test_no_two_pages_share_a_widget_key():
+    """Streamlit keeps widget values by key for the whole session: a key two pages share hands one page's value
+    (e.g. Train a CNN's "relu") to the other page's widget, whose options may not hold it."""
+    pages_of: dict[str, set[str]] = {}
+    for path in PAGES.glob("*.py"):
+        for key in re.findall(r'key="([^"{]+)"', path.read_text()):
+            pages_of.setdefault(key, set()).add(path.name)
+    assert {key: names for key, names in pages_of.items() if len(names) > 1} == {}
+
+
+def test_train_a_cnn_then_the_convolution_lab_in_one_session():
+    at = AppTest.from_file(str(PAGES.parent / "app.py"), default_timeout=120).switch_page("pages/train_in_browser.py").run()
+    at.selectbox(key="train_activation").set_value("relu").run()
+    at.switch_page("pages/convolution_lab.py").run()
+    assert not at.exception, [e.value for e in at.exception]
+    assert markdown_containing(at, "Sum of the products")  # the lab's first lesson is on the page
+
+
 # ----------------------------------------------------------------------------- convolution lab
 
 def test_convolution_lab_a_preset_changes_the_feature_map():
