@@ -106,7 +106,7 @@ def show_unseen_figures(card: ModelCard) -> None:
     st.markdown("**On hospitals it never saw** (each source left out of training in turn):")
     for name, validation in card.questions.items():
         details = "\n".join(f"- {line}" for line in answers.unseen_details(validation))
-        st.markdown(f"{answers.TITLES[name]}: {answers.unseen_text(validation).removeprefix('on hospitals it never saw, ')}",
+        st.markdown(f"{answers.TITLES[name]}: {answers.unseen_range(validation)}",
                     help=details or "No source could be left out: the other sources cannot teach this question.")
 
 

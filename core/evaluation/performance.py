@@ -31,6 +31,7 @@ from core.model import card as model_card
 from core.model.calibration import apply_temperature
 from core.model.card import MODEL_FILE, ModelCard, QuestionValidation, read_card
 from core.model.questions import question
+from core.serving.answers import base_rate
 
 LABELS = list(range(len(CLASS_NAMES)))  # the model's classes
 ALL_LABELS = list(range(len(LABEL_NAMES)))  # every training label: the classes, then the coarse labels
@@ -284,11 +285,6 @@ def populations_table(by_source: dict[str, dict]) -> pd.DataFrame:
     return pd.DataFrame({"Source": list(by_source), "Images": [s["n"] for s in by_source.values()],
                          "Labels": [_counts(s.get("labels", {}), label_names) for s in by_source.values()],
                          "Age groups": [_counts(s.get("age_groups", {})) for s in by_source.values()]})
-
-
-def base_rate(n: int, n_positive: int) -> float | None:
-    """The share answered right by always giving the commoner answer; None without films."""
-    return max(n_positive, n - n_positive) / n if n else None
 
 
 def yes_column(name: str) -> str:

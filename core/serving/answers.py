@@ -49,19 +49,30 @@ def cut_off_text(name: str, validation: QuestionValidation) -> str:
     return f"{WORDS[q.yes]} at {rule.high:.0%} or more, {WORDS[q.no]} at {rule.low:.0%} or less".replace("%", " %")
 
 
-def unseen_text(validation: QuestionValidation) -> str:
-    """How often its answers were right on sources left out of training, as a range over those sources."""
+NEVER_TESTED = "never tested on a hospital it never saw"
+
+
+def unseen_range(validation: QuestionValidation) -> str:
+    """The range of right-answer shares over the sources left out of training, e.g. "28.9 % to 97.8 % of its answers
+    were right (4 left-out sources)"; NEVER_TESTED when no source could be left out."""
     rights = [r.figures.right for r in validation.left_out if r.figures.right is not None]
     if not rights:
-        return "never tested on a hospital it never saw"
+        return NEVER_TESTED
     low, high = min(rights), max(rights)
     span = f"{low:.1%}" if len(rights) == 1 else f"{low:.1%} to {high:.1%}"
-    return f"on hospitals it never saw, {span} of its answers were right ({len(rights)} left-out sources)".replace("%", " %")
+    return f"{span} of its answers were right ({len(rights)} left-out sources)".replace("%", " %")
 
 
-def base_rate(n: int, n_positive: int) -> float:
-    """The share right when always giving the commoner answer: what a right-answer share must beat."""
-    return max(n_positive, n - n_positive) / n if n else float("nan")
+def unseen_text(validation: QuestionValidation) -> str:
+    """How often its answers were right on sources left out of training, in a clause."""
+    shares = unseen_range(validation)
+    return shares if shares == NEVER_TESTED else f"on hospitals it never saw, {shares}"
+
+
+def base_rate(n: int, n_positive: int) -> float | None:
+    """The share right when always giving the commoner answer (what a right-answer share must beat); None without
+    films."""
+    return max(n_positive, n - n_positive) / n if n else None
 
 
 def unseen_details(validation: QuestionValidation) -> list[str]:
