@@ -7,7 +7,8 @@ a fixed commit) or a URL. The data set re-encoded most images (its README: longe
 16-bit mapped to 8 bits by min-max, saved as JPEG quality 90), so a download whose SHA-256 differs from the manifest's
 is re-encoded that way and checked again. A file whose hash still differs is reported and not kept, unless
 --keep-mismatched is given (then the manifest written records the hash of the file kept). Files already in OUT_DIR
-with the right hash are skipped, so an interrupted run resumes where it stopped. Needs internet access, not ../shared.
+with the right hash are skipped, so an interrupted run resumes where it stopped. Needs internet access, not ../shared:
+the manifest defaults to the copy shipped in assets/training_data/.
 """
 import argparse
 import csv
@@ -23,7 +24,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from core.paths import TRAINING_DATASET
+from core.paths import SHIPPED_MANIFEST
 
 MANIFEST_FILE = "manifest.csv"
 RAW_GITHUB = "https://raw.githubusercontent.com"
@@ -127,8 +128,8 @@ def write_rows(path: Path, rows: list[dict[str, str]]) -> None:
 def parse_args(argv: list[str]) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="python -m scripts.fetch_training_data", description=__doc__.split("\n\n")[0])
     parser.add_argument("out", type=Path, help="the folder to fill: a folder per label plus manifest.csv")
-    parser.add_argument("--manifest", type=Path, default=TRAINING_DATASET / MANIFEST_FILE,
-                        help="the data set's manifest.csv (default: the one in ../shared, where present)")
+    parser.add_argument("--manifest", type=Path, default=SHIPPED_MANIFEST,
+                        help="the data set's manifest.csv (default: the copy shipped in assets/training_data/)")
     parser.add_argument("--keep-mismatched", action="store_true",
                         help="keep a file whose SHA-256 differs from the manifest's even after re-encoding")
     return parser.parse_args(argv)

@@ -11,7 +11,8 @@ import pytest
 from PIL import Image
 
 from core.data.manifest import read_manifest
-from scripts.fetch_training_data import main, origin_url
+from core.paths import SHIPPED_MANIFEST
+from scripts.fetch_training_data import main, origin_url, parse_args, read_rows
 
 PER_LABEL = 1
 
@@ -124,3 +125,11 @@ def test_github_origins_become_raw_urls_at_their_commit():
 def test_a_missing_manifest_gets_a_message_not_a_traceback(tmp_path, capsys):
     assert main([str(tmp_path / "out"), "--manifest", str(tmp_path / "nowhere.csv")]) == 2
     assert "no manifest at" in capsys.readouterr().err
+
+
+def test_without_shared_the_shipped_manifest_is_the_default_and_names_every_training_film(multisource_dir):
+    assert parse_args(["out"]).manifest == SHIPPED_MANIFEST
+    shipped = read_rows(SHIPPED_MANIFEST)
+    assert len(shipped) == 1566
+    assert shipped == rows_of(multisource_dir / "manifest.csv")
+    assert all(row["origin"] and len(row["sha256"]) == 64 for row in shipped)
