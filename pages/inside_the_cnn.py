@@ -11,10 +11,11 @@ from core.classes import DISPLAY_NAMES
 from core.data.samples import read_sample, sample_files
 from core.imaging.decode import ImageDecodeError, decode_image
 from core.imaging.phantom import chest_phantom
-from core.model.abstention import OK, STATUS_TEXT
+from core.model.abstention import NOT_A_CHEST_XRAY, OK, STATUS_TEXT
 from core.model.card import ModelCard
 from core.serving.classifier import Classifier
 from core.serving.diagnosis import Diagnosis
+from core.serving.probability_text import probability_text
 from core.serving.saliency import GRADCAM, Explainer, overlay
 from core.teaching.background import Report
 from core.teaching.introspection import (
@@ -187,9 +188,13 @@ def feature_map_section(model: keras.Model, sha: str, model_input: np.ndarray, o
 def gradcam_section(classifier: Classifier, model_input: np.ndarray, pixels: np.ndarray, name: str,
                     outputs: list[ConvolutionOutput]) -> None:
     analysis = classifier.analyse(pixels)
-    verdict = f"{analysis.display_label} ({analysis.probabilities.max():.0%})"
+    verdict = f"{analysis.display_label} ({probability_text(analysis.probabilities.max())})"
     if analysis.status == OK:
         st.markdown(f"The model's answer for {plain(name)}: **{verdict}**.")
+    elif analysis.status == NOT_A_CHEST_XRAY:
+        st.warning(f"The model's answer for {plain(name)}: **{STATUS_TEXT[analysis.status]}**, so no class is named. The map "
+                   "below only shows what Grad-CAM draws on a picture the model was never trained on: it means nothing about "
+                   "disease, and Analyse an X-ray shows no map for such a picture.")
     else:
         st.warning(f"The model's answer for {plain(name)}: **{STATUS_TEXT[analysis.status]}** (its top class would be {verdict}). "
                    "Grad-CAM still shows where it looked.")

@@ -8,7 +8,7 @@ import streamlit as st
 from core.classes import DISPLAY_NAMES
 from core.data.samples import read_sample
 from core.imaging.decode import decode_image
-from core.model.abstention import OK, STATUS_TEXT
+from core.model.abstention import NOT_A_CHEST_XRAY, OK, STATUS_TEXT
 from core.model.card import ModelCard
 from core.serving.classifier import Analysis, Classifier
 from core.serving.probability_text import probability_text
@@ -37,7 +37,9 @@ def film_pixels() -> dict[str, np.ndarray]:
 
 
 def answer_text(analysis: Analysis) -> str:
-    """"COVID-19 (99 %)", with the model's own caveat when it has one."""
+    """"COVID-19 (99.0 %)", with the model's own caveat when it has one; no class beside "Not a chest X-ray"."""
+    if analysis.status == NOT_A_CHEST_XRAY:
+        return f"{STATUS_TEXT[analysis.status]}: no class named"
     text = f"{analysis.display_label} ({probability_text(analysis.probabilities.max())})"
     return text if analysis.status == OK else f"{text} · {STATUS_TEXT[analysis.status]}"
 

@@ -15,6 +15,7 @@ from core.data.samples import read_sample, sample_files
 from core.data.server_paths import ROOTS_VARIABLE, ServerPathError, resolve_user_folder, server_folders_allowed
 from core.imaging.decode import ImageDecodeError, decode_image
 from core.paths import TEACHING_DATASET
+from core.serving.probability_text import probability_text
 from core.teaching.background import Report, ServerBusy
 from core.teaching.live_training import (
     ACTIVATIONS,
@@ -258,7 +259,7 @@ def chosen_image(result: RunResult) -> tuple[np.ndarray, str] | None:
 
 
 def probabilities_figure(values: np.ndarray, class_names: tuple[str, ...]) -> go.Figure:
-    fig = go.Figure(go.Bar(x=values, y=list(class_names), orientation="h", text=[f"{v:.0%}" for v in values],
+    fig = go.Figure(go.Bar(x=values, y=list(class_names), orientation="h", text=[probability_text(v) for v in values],
                            textposition="outside", textfont=dict(size=16), marker_color=BLUE))
     fig.update_layout(title="The network's probabilities", height=60 + 32 * len(class_names), margin=dict(l=10, r=10, t=40, b=10),
                       xaxis=dict(range=[0, 1.15], tickformat=".0%", tickfont=dict(size=14)),
@@ -278,7 +279,7 @@ def try_network(result: RunResult) -> None:
     big = cv2.resize(image[..., 0], (IMAGE_PX, IMAGE_PX), interpolation=cv2.INTER_NEAREST)
     left.image(big, caption=f"What the network reads ({image.shape[0]} × {image.shape[1]} px)", width=IMAGE_PX, clamp=True)
     with right:
-        st.markdown(f"{caption}. The network says **{result.class_names[int(np.argmax(values))]}** ({values.max():.0%}).")
+        st.markdown(f"{caption}. The network says **{result.class_names[int(np.argmax(values))]}** ({probability_text(values.max())}).")
         show(probabilities_figure(values, result.class_names), key="try_probabilities")
 
 

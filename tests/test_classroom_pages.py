@@ -444,6 +444,15 @@ def test_inside_the_cnn_opens_on_a_sample_film_the_model_accepts_as_a_chest_xray
     assert answers and "Adult COVID" in answers[0]
 
 
+def test_inside_the_cnn_names_no_class_for_the_phantom_and_says_why_its_map_means_nothing():
+    at = open_page("inside_the_cnn.py", timeout=180)
+    at.radio(key="image_source").set_value("Chest phantom (a drawing, not an X-ray)").run()
+    answer = next(w.value for w in at.warning if "The model's answer for" in w.value)
+    assert "Not a chest X-ray" in answer and "no class is named" in answer and "means nothing" in answer
+    assert not any(name in answer for name in ("COVID-19", "Healthy", "Bacterial", "Viral")) and "%" not in answer
+    assert not at.exception
+
+
 def test_inside_the_cnn_offers_the_xrays_uploaded_on_diagnose(classifier, xray_paths):
     from core.serving.diagnosis import diagnose
     at = open_page("inside_the_cnn.py", timeout=180)

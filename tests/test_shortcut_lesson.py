@@ -58,4 +58,6 @@ def test_the_answers_follow_the_one_probability_rule(lesson):
     answers = next(d.value for d in lesson.dataframe if "Film" in d.value)
     cells = [cell for column in answers.columns[1:] for cell in answers[column]]
     assert cells and not any("100%" in cell or "100.0" in cell or "(0%)" in cell for cell in cells)
-    assert all(" %)" in cell for cell in cells)  # "Healthy (56.8 %)", "COVID-19 (> 99.9 %)"
+    refused = [cell for cell in cells if cell.startswith("Not a chest X-ray")]
+    assert all(cell == "Not a chest X-ray: no class named" for cell in refused)  # no class beside a refusal
+    assert all(" %)" in cell for cell in cells if cell not in refused)  # "Healthy (56.8 %)", "COVID-19 (> 99.9 %)"
