@@ -35,7 +35,9 @@ def test_two_models_answer_side_by_side_on_the_same_adult_films(lesson):
     answers = lesson.dataframe[0].value
     assert sorted(answers["Film"]) == sorted(name for name in sample_files() if name.startswith("Adult"))  # every adult film
     assert list(answers.columns) == ["Film", "Five-source model", "Single-source exhibit"]
-    assert answers["Single-source exhibit"].str.startswith("COVID-19").all()  # "adult film => COVID-19"
+    exhibit = answers["Single-source exhibit"]
+    named = exhibit[~exhibit.str.startswith("Not a chest X-ray")]
+    assert len(named) >= 2 and named.str.startswith("COVID-19").all()  # "adult film => COVID-19" wherever it names a class
     assert (answers["Five-source model"].str[:8] != answers["Single-source exhibit"].str[:8]).any()  # two answers
     [chart] = lesson.get("plotly_chart")
     assert '"name":"Five-source model"' in chart.proto.spec and '"name":"Single-source exhibit"' in chart.proto.spec
