@@ -8,7 +8,6 @@ the terminal by muting the process's native stderr for the length of that import
 import ctypes
 import gc
 import inspect
-import logging
 import os
 import sys
 import time
@@ -36,11 +35,6 @@ def native_stderr_muted():
         os.close(devnull)
 
 
-def outside_a_session(record: logging.LogRecord) -> bool:
-    """False for Streamlit's "missing ScriptRunContext" notice, logged when the warm-up uses the pages' cache."""
-    return "missing ScriptRunContext" not in record.getMessage()
-
-
 def return_freed_memory_to_the_system() -> None:
     """glibc keeps freed blocks below its mmap threshold for reuse, so a server that decoded large uploads stays big
     after the sessions end; a fixed 1 MB threshold (as MALLOC_MMAP_THRESHOLD_=1048576) gives such buffers back."""
@@ -66,16 +60,14 @@ def warm_up() -> None:
     """Load the default model and trace its hot path, so that the first upload is fast."""
     start = time.perf_counter()
     from core.paths import DEFAULT_MODEL_DIR
-    from pages.common import get_classifier
-    streamlit_notices = logging.getLogger("streamlit.runtime.scriptrunner_utils.script_run_context")
-    streamlit_notices.addFilter(outside_a_session)
+    from pages.common import classifier_for
+    from pages.streamlit_internals import missing_context_notices_muted
     try:
-        get_classifier(str(DEFAULT_MODEL_DIR))  # the very cache entry the pages read
+        with missing_context_notices_muted():  # the warm-up runs outside any session
+            classifier_for(str(DEFAULT_MODEL_DIR))  # the very cache entry the pages read
     except Exception as err:  # the pages show the same error to users; the server keeps running
         print(f"  The default model could not be loaded: {err}", file=sys.stderr, flush=True)
         return
-    finally:
-        streamlit_notices.removeFilter(outside_a_session)
     print(f"  Model ready in {time.perf_counter() - start:.1f} s: the app is answering.", flush=True)
 
 

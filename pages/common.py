@@ -1,18 +1,16 @@
 """What every page shares: the model (loaded once per server), the sidebar, and the disclaimer."""
 import re
-import sys
 import unicodedata
 from pathlib import Path
 
-import keras
 import streamlit as st
-from streamlit.runtime.pages_manager import PagesManager
 
 from core.model import card as model_card
-from core.model.card import CARD_FILE, ModelCard, ModelLoadError
+from core.model.card import MODEL_FILE, RETRAIN, ModelCard, ModelLoadError, model_sha256
 from core.paths import DEFAULT_MODEL_DIR
 from core.serving import answers
 from core.serving.classifier import Classifier
+from pages.streamlit_internals import leave_legacy_pages_mode
 
 SHELL_SHOWN = "app_shell_shown"  # session_state: app.py has drawn the sidebar in this session
 BLUE, RED, PALE_BLUE = "#2f6f9f", "#d1495b", "#a9c1d6"  # the theme's primary colour, its contrast, a muted blue
@@ -40,59 +38,55 @@ def route_through_app() -> None:
     linked page file on its own: no sidebar, no layout, and every module in pages/ listed as a page. Leaving
     that mode and rerunning lets app.py's navigation open the same page properly.
     """
-    if PagesManager.uses_pages_directory and not st.session_state.get(SHELL_SHOWN):
-        PagesManager.uses_pages_directory = False
+    if not st.session_state.get(SHELL_SHOWN) and leave_legacy_pages_mode():
         st.rerun()
 
 
-def keep_compiled_kernels_between_runs() -> None:
-    """Stop Streamlit's after-run keras.backend.clear_session() from emptying TensorFlow's kernel cache.
-
-    Streamlit calls it after every script run to free models a script built. Here the models live in
-    st.cache_resource for the server's lifetime, so the reset only forces TensorFlow to re-optimise every
-    compiled function on the next run: 0.3-0.6 s per rerun on 2 cores, for each upload and slider move.
-    Calls from anywhere else still clear the session as usual.
-    """
-    clear_session = keras.backend.clear_session
-    if getattr(clear_session, "keeps_kernels", False):
-        return
-
-    def clear_unless_streamlit_cleanup(*args, **kwargs):
-        if sys._getframe(1).f_code.co_name != "_clean_problem_modules":  # streamlit/runtime/scriptrunner
-            clear_session(*args, **kwargs)
-
-    clear_unless_streamlit_cleanup.keeps_kernels = True
-    keras.backend.clear_session = clear_unless_streamlit_cleanup
+def same_model(card: ModelCard, model_dir: str, sha256: str | None) -> ModelCard:
+    """`card`, refused unless it vouches for the model file whose SHA-256 keyed the cache: a folder replaced while
+    it was read must not pair one model's card with another's weights."""
+    if sha256 is None:
+        raise ModelLoadError(f"{model_dir}: missing {MODEL_FILE}; {RETRAIN}")
+    if card.model_sha256 != sha256:
+        raise ModelLoadError(f"{model_dir}: {MODEL_FILE} is not the file its card vouches for (it changed while being "
+                             "read, or the card belongs to another model); reload the page")
+    return card
 
 
 @st.cache_resource(show_spinner="Loading the model and compiling its inference functions…")
-def get_classifier(model_dir: str) -> Classifier:
-    """The classifier for a model folder, loaded once per server and shared by every session, already warmed up
-    (Classifier.warm_up) so that the first upload does not pay for tracing. `model_dir` has no default: Streamlit keys
-    the cache by the arguments as passed, so `get_classifier()` and `get_classifier(path)` would load it twice."""
+def get_classifier(model_dir: str, sha256: str | None) -> Classifier:
+    """The classifier for a model folder, loaded once per server and per model file (`sha256`, the key of everything
+    read from a model folder) and shared by every session, already warmed up (Classifier.warm_up) so that the first
+    upload does not pay for tracing. Call it through `classifier_for`, which computes the key."""
     classifier = Classifier.from_dir(model_dir)
+    same_model(classifier.bundle.card, model_dir, sha256)
     classifier.warm_up()
     return classifier
+
+
+def classifier_for(model_dir: str) -> Classifier:
+    """The cached classifier of a model folder as it is now: a replaced model file is a new cache entry."""
+    return get_classifier(model_dir, model_sha256(model_dir))
 
 
 def load_classifier_or_stop(model_dir: str = str(DEFAULT_MODEL_DIR)) -> Classifier:
     """The classifier, or a clear error on the page (never a traceback) when the model cannot be used."""
     try:
-        return get_classifier(model_dir)
+        return classifier_for(model_dir)
     except ModelLoadError as err:
         st.error(f"The model cannot be used: {err}")
         st.stop()
 
 
-@st.cache_data(show_spinner=False)
-def read_card(model_dir: str, modified: float | None) -> ModelCard:
-    """The checked model card alone (cheap: no TensorFlow), for the sidebar; `modified` keys the cache to the file's time."""
-    return model_card.read_card(model_dir)
+@st.cache_resource(show_spinner=False)
+def cached_card(model_dir: str, sha256: str | None) -> ModelCard:
+    """The checked card under the same key as the classifier; shared as is, since a card is read-only throughout."""
+    return same_model(model_card.read_card(model_dir), model_dir, sha256)
 
 
-def card_modified(model_dir: Path) -> float | None:
-    path = model_dir / CARD_FILE
-    return path.stat().st_mtime if path.is_file() else None
+def read_card(model_dir: str | Path) -> ModelCard:
+    """The checked model card alone (cheap: no TensorFlow), of the model file the folder holds now."""
+    return cached_card(str(model_dir), model_sha256(model_dir))
 
 
 def show_unseen_figures(card: ModelCard) -> None:
@@ -119,7 +113,7 @@ def render_sidebar(clinical: bool) -> None:
             st.info(CLASSROOM_NOTE, icon=":material/school:")
             return
         try:
-            card = read_card(str(DEFAULT_MODEL_DIR), card_modified(DEFAULT_MODEL_DIR))
+            card = read_card(DEFAULT_MODEL_DIR)
         except ModelLoadError as err:
             st.error(f"No usable model: {err}")
         else:

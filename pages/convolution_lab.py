@@ -33,8 +33,9 @@ from core.teaching.convolution import (
     softmax,
     window_centre,
 )
+from pages.classroom_sidebar import page_context
 from pages.common import route_through_app
-from pages.projector import current_sizes, intro_with_switch, sized
+from pages.projector import current_sizes, intro_with_switch, show_chart, sized
 
 route_through_app()
 
@@ -132,17 +133,13 @@ def mark(fig: go.Figure, shape: tuple[int, int], top: int, left: int, rows: int,
     return fig
 
 
-def show(fig: go.Figure, key: str | None = None, **select) -> None:
-    st.plotly_chart(fig, key=key, config={"displayModeBar": False}, **select)
-
-
 # ----------------------------------------------------------------------------- image and kernel
 
 @st.cache_data(show_spinner=False)
 def sample_photos() -> dict[str, np.ndarray]:
     """scikit-learn's bundled photos as grey floats in [0, 1]."""
     data = load_sample_images()
-    return {name: cv2.cvtColor(image, cv2.COLOR_RGB2GRAY) / 255.0 for name, image in zip(data.filenames, data.images)}
+    return {name: cv2.cvtColor(image, cv2.COLOR_RGB2GRAY) / 255.0 for name, image in zip(data.filenames, data.images, strict=True)}
 
 
 def eight_bit(image: np.ndarray) -> np.ndarray:
@@ -245,9 +242,9 @@ def pixel_sum_view(arithmetic: PixelArithmetic, kernel: np.ndarray, padding: int
     centre = tuple(i + 1 for i in window_centre(at, kernel.shape, padding))
     with grids:
         for column, values, title, key in zip(st.columns(3), (arithmetic.window, kernel, arithmetic.products),
-                                              ("Window (0–255)", "× kernel", "= products"), ("window", "kernel", "products")):
+                                              ("Window (0–255)", "× kernel", "= products"), ("window", "kernel", "products"), strict=True):
             with column:
-                show(grid_figure(values, title, diverging=key != "window"), key=f"pixel_{key}")
+                show_chart(grid_figure(values, title, diverging=key != "window"), key=f"pixel_{key}")
     value = arithmetic.total / 255
     activation = st.session_state.get("conv_activation", ELEMENTWISE[0])
     if centre != (row, col):
@@ -298,19 +295,19 @@ def render_step(grid: np.ndarray, kernel: np.ndarray, stride: int, padding: int,
     window, products, total = convolution_step(padded, kernel, current.row, current.col, stride)
     kh, kw = kernel.shape
     frame = (padding, padding, *grid.shape) if padding else None
-    terms = " + ".join(f"{fmt(w)}·{fmt(k) if k >= 0 else f'({fmt(k)})'}" for w, k in zip(window.ravel(), kernel.ravel()))
+    terms = " + ".join(f"{fmt(w)}·{fmt(k) if k >= 0 else f'({fmt(k)})'}" for w, k in zip(window.ravel(), kernel.ravel(), strict=True))
     st.markdown(f"**Output cell {number} of {len(steps)}** (row {current.row + 1}, column {current.col + 1}): "
                 f"{terms} = **{fmt(total)}**")
     columns = st.columns([padded.shape[1] + 1, kw + 1, kw + 1, filled.shape[1] + 1])  # cells of one size in every grid
     with columns[0]:
-        show(grid_figure(padded, "Input" + (" (zero padding dashed off)" if padding else ""),
+        show_chart(grid_figure(padded, "Input" + (" (zero padding dashed off)" if padding else ""),
                          (current.top, current.left, kh, kw), frame), key="step_input")
     with columns[1]:
-        show(grid_figure(kernel, "Kernel", diverging=True), key="step_kernel")
+        show_chart(grid_figure(kernel, "Kernel", diverging=True), key="step_kernel")
     with columns[2]:
-        show(grid_figure(products, "Window × kernel", diverging=True), key="step_products")
+        show_chart(grid_figure(products, "Window × kernel", diverging=True), key="step_products")
     with columns[3]:
-        show(grid_figure(filled, "Output", (current.row, current.col, 1, 1)), key="step_output")
+        show_chart(grid_figure(filled, "Output", (current.row, current.col, 1, 1)), key="step_output")
 
 
 def move_step(delta: int, count: int) -> None:
@@ -376,7 +373,7 @@ def activation_section(feature_map: np.ndarray) -> np.ndarray:
     fig.update_layout(margin=dict(l=10, r=10, t=40, b=10))
     left, right = st.columns(2)
     with left:
-        show(sized(fig), key="activation_curves")
+        show_chart(sized(fig), key="activation_curves")
     with right:
         name = st.radio("Apply to the feature map", ELEMENTWISE, horizontal=True, key="conv_activation")
         activated = ACTIVATIONS[name](feature_map)
@@ -390,9 +387,9 @@ def activation_section(feature_map: np.ndarray) -> np.ndarray:
                     f"softmax({fmt_all(vector)}) = {fmt_all(softmax(vector))}, which sums to 1.")
     before, after = st.columns(2)
     with before:
-        show(image_figure(feature_map, "Feature map"), key="before_activation")
+        show_chart(image_figure(feature_map, "Feature map"), key="before_activation")
     with after:
-        show(image_figure(activated, f"After {name}"), key="after_activation")
+        show_chart(image_figure(activated, f"After {name}"), key="after_activation")
     return activated
 
 
@@ -412,10 +409,10 @@ def pooling_section(activated: np.ndarray) -> None:
         else:
             a, b = st.columns(2)
             with a:
-                show(grid_figure(example, "Input 4×4", (0, 0, size, size)), key="pool_example_in")
+                show_chart(grid_figure(example, "Input 4×4", (0, 0, size, size)), key="pool_example_in")
             with b:
                 title = f"{mode.title()} pooled {pooled.shape[0]}×{pooled.shape[1]}"
-                show(grid_figure(pooled, title, (0, 0, 1, 1)), key="pool_example_out")
+                show_chart(grid_figure(pooled, title, (0, 0, 1, 1)), key="pool_example_out")
             st.latex(rf"\left\lfloor \frac{{4 - {size}}}{{{stride}}} \right\rfloor + 1 = {output_size(4, size, stride)}")
             st.markdown(f"Flatten, row by row: `{fmt_all(flatten(pooled))}`")
     with right:
@@ -426,7 +423,7 @@ def pooling_section(activated: np.ndarray) -> None:
             st.error(f"Cannot pool the feature map: {err}.")
         else:
             sizes = f"{activated.shape[0]}×{activated.shape[1]} → {pooled_map.shape[0]}×{pooled_map.shape[1]}"
-            show(image_figure(pooled_map, sizes), key="pooled_map")
+            show_chart(image_figure(pooled_map, sizes), key="pooled_map")
             flat = flatten(pooled_map)
             st.markdown(f"Flatten gives a vector of {pooled_map.shape[0]} × {pooled_map.shape[1]} = **{flat.size:,}** numbers, "
                         f"ready for a Dense layer. The first eight: `{fmt_all(flat[:8])}`")
@@ -457,10 +454,10 @@ def kernel_section() -> tuple[np.ndarray, np.ndarray, int, int, np.ndarray]:
     with picture:
         fig = mark(clickable(image_figure(image, "Input: click any pixel"), image.shape), image.shape,
                    at.top - padding + 1, at.left - padding + 1, *kernel.shape)
-        show(fig, key="input_image", on_select=pick_pixel, selection_mode="points")
+        show_chart(fig, key="input_image", on_select=pick_pixel, selection_mode="points")
     with result:
         title = f"Feature map ({kernel_name}), {feature_map.shape[0]} × {feature_map.shape[1]}"
-        show(mark(image_figure(feature_map, title), feature_map.shape, at.row + 1, at.col + 1, 1, 1), key="feature_map")
+        show_chart(mark(image_figure(feature_map, title), feature_map.shape, at.row + 1, at.col + 1, 1, 1), key="feature_map")
     pixel_sum_view(arithmetic, kernel, padding, row, col, grids, words)
     st.markdown(f"Input {image.shape[0]} × {image.shape[1]}, kernel {kernel.shape[0]} × {kernel.shape[1]}, stride {stride}, "
                 f"padding {padding} → feature map **{feature_map.shape[0]} × {feature_map.shape[1]}**:")
@@ -471,6 +468,12 @@ def kernel_section() -> tuple[np.ndarray, np.ndarray, int, int, np.ndarray]:
 
 intro_with_switch("Every number here is computed as you change the controls, and agrees with TensorFlow's own "
                   "convolution and pooling.")
+page_context("how a kernel slides over an image (each output is a sum of products), what stride and zero padding do "
+             "to the output's size, activations, and pooling then flattening.", [
+    "The slide's 7×7 input and 3×3 kernel at stride 2 give a 3×3 output whose first row, computed here, is "
+    f"`{fmt_all(convolve2d(COURSE_STRIDE_INPUT, COURSE_STRIDE_KERNEL, 2)[0])}`",
+    *(f"2×2 {mode} pooling of the slide's 4×4 grid, flattened: `{fmt_all(flatten(pool2d(COURSE_POOLING_EXAMPLE, 2, 2, mode)))}`"
+      for mode in ("max", "avg"))])
 
 st.header("1 · A kernel slides over an image")
 image, kernel, stride, padding, feature_map = kernel_section()

@@ -5,7 +5,6 @@ import numpy as np
 import pandas as pd
 import plotly.graph_objects as go
 import streamlit as st
-from streamlit.runtime.scriptrunner import get_script_run_ctx
 from streamlit.typing import UploadedFile
 
 from core.classes import DISPLAY_NAMES
@@ -23,8 +22,9 @@ from core.serving.lung_focus import OUTSIDE_WARNING, looked_outside_lungs
 from core.serving.probability_text import probability_text
 from core.serving.refusal import refusal_reason
 from core.serving.report import ReportContent, decision_text, pdf_report, png_bytes
-from core.serving.saliency import GRADCAM, HEATMAP_OPACITY, METHODS, overlay
+from core.serving.saliency import HEATMAP_OPACITY, METHODS, Explainer, GradCAM, ScoreCAM, overlay
 from pages.common import BLUE, DISCLAIMER, PALE_BLUE, load_classifier_or_stop, plain, route_through_app
+from pages.streamlit_internals import release_uploads
 
 route_through_app()
 
@@ -50,21 +50,19 @@ COLOUR_CAPTION = (
 )
 
 
+@st.cache_data(max_entries=64, ttl=900, show_spinner=False)
+def original_png(key: str, _decoded: DecodedImage, window: tuple[float, float] | None, clahe: bool, inverted: bool) -> bytes:
+    """The original as shown (lossless PNG, fast compression), made once per film (`key`, its hash) and view, not on
+    every rerun; shared by the sessions showing the same film, 64 at most, each kept 15 minutes."""
+    return png_bytes(display_pixels(_decoded, window, clahe, inverted), compression=1)
+
+
 def analyse(classifier: Classifier, name: str, data: bytes) -> Diagnosis | ImageDecodeError:
     """The Diagnosis, or a fresh copy of the decode error: the raised one's traceback would hold on to the file."""
     try:
         return diagnose(classifier, name, data)
     except ImageDecodeError as err:
         return ImageDecodeError(err.name, err.reason)
-
-
-def release(uploads: list[UploadedFile]) -> None:
-    """Drop Streamlit's copy of the uploads' bytes. Its upload store keeps a file, even one the emptied uploader no
-    longer shows, until the session ends: for a closed tab, when another session disconnects over two minutes later
-    (server.disconnectedSessionTTL). Streamlit's own st.chat_input lets go of its files the same way."""
-    ctx = get_script_run_ctx()
-    for upload in uploads:
-        ctx.uploaded_file_mgr.remove_file(ctx.session_id, upload.file_id)
 
 
 def keep_uploads(classifier: Classifier, uploads: list[UploadedFile]) -> str:
@@ -92,7 +90,7 @@ def keep_uploads(classifier: Classifier, uploads: list[UploadedFile]) -> str:
     if let_go:
         notices.append(f"The {len(let_go)} oldest result(s) were let go to make room: this page keeps at most "
                        f"{MAX_KEPT} results per session.")
-    release(uploads)
+    release_uploads(uploads)
     st.session_state["detail_file"] = next((label for label, result in labelled_results(kept).items()
                                             if result is kept[keys[0]]), None)
     st.session_state[UPLOADER_ROUND] = st.session_state.get(UPLOADER_ROUND, 0) + 1
@@ -132,7 +130,7 @@ def unique_labels(names: list[str]) -> list[str]:
 def labelled_results(kept: dict[str, Diagnosis | ImageDecodeError]) -> dict[str, Diagnosis]:
     """The readable results, oldest first, by a label naming their file (unique_labels)."""
     results = [outcome for outcome in kept.values() if isinstance(outcome, Diagnosis)]
-    return dict(zip(unique_labels([result.decoded.name for result in results]), results))
+    return dict(zip(unique_labels([result.decoded.name for result in results]), results, strict=True))
 
 
 def show_results(classifier: Classifier, kept: dict[str, Diagnosis | ImageDecodeError]) -> None:
@@ -201,12 +199,12 @@ def probability_chart(probabilities: np.ndarray, threshold: float) -> go.Figure:
     return figure
 
 
-def explanation_map(classifier: Classifier, result: Diagnosis, method: str, class_index: int) -> np.ndarray:
+def explanation_map(classifier: Classifier, result: Diagnosis, method: type[Explainer], class_index: int) -> np.ndarray:
     """The saliency map, with a spinner when it is not yet computed and is not the instant Grad-CAM."""
-    if method == GRADCAM or result.has_map(method, class_index):
+    if method is GradCAM or result.has_map(method, class_index):
         return result.saliency_map(classifier, method, class_index)
-    note = ": Score-CAM re-runs the network on masked copies of the image, a few seconds" if method == "scorecam" else ""
-    with st.spinner(f"Computing {METHODS[method]} for {DISPLAY_NAMES[class_index]}{note}…", show_time=True):
+    note = ": Score-CAM re-runs the network on masked copies of the image, a few seconds" if method is ScoreCAM else ""
+    with st.spinner(f"Computing {method.title} for {DISPLAY_NAMES[class_index]}{note}…", show_time=True):
         return result.saliency_map(classifier, method, class_index)
 
 
@@ -234,24 +232,24 @@ def original_caption(window: tuple[float, float] | None, clahe: bool, inverted: 
     return "Original" + (f" ({', '.join(applied)}: display only, the model reads the unaltered image)" if applied else "")
 
 
-def explanation_controls(result: Diagnosis, key: str) -> tuple[str, float, int]:
+def explanation_controls(result: Diagnosis, key: str) -> tuple[type[Explainer], float, int]:
     """(method, heatmap opacity, class to explain), the top class by default."""
     how, which = st.columns([3, 2], gap="medium")  # the method's three labels need the room
-    method = how.segmented_control("Explanation method", list(METHODS), format_func=METHODS.get, default=GRADCAM,
-                                   key="cam_method", help="Grad-CAM is instant; Score-CAM takes a few seconds.") or GRADCAM
+    method = how.segmented_control("Explanation method", METHODS, format_func=lambda m: m.title, default=GradCAM,
+                                   key="cam_method", help="Grad-CAM is instant; Score-CAM takes a few seconds.") or GradCAM
     opacity = which.slider("Heatmap opacity", 0.0, 1.0, HEATMAP_OPACITY, 0.05, key="opacity")
     class_index = how.selectbox("Class to explain", range(len(DISPLAY_NAMES)), index=result.top, key=f"explain_{key}",
                                 format_func=lambda i: DISPLAY_NAMES[i] + (" (top class)" if i == result.top else ""))
     return method, opacity, class_index
 
 
-def show_explanation(classifier: Classifier, result: Diagnosis, method: str, opacity: float,
+def show_explanation(classifier: Classifier, result: Diagnosis, method: type[Explainer], opacity: float,
                      class_index: int) -> tuple[np.ndarray, str, str]:
     """The heatmap over the image and, when it lies mostly outside the lungs, a caution beside it; returns
     (overlay, caption, caution or "")."""
     cam = explanation_map(classifier, result, method, class_index)
     blended = overlay(result.decoded.pixels, cam, opacity)  # already a display-size copy (Diagnosis.decoded)
-    caption = f"{METHODS[method]} for {DISPLAY_NAMES[class_index]}"
+    caption = f"{method.title} for {DISPLAY_NAMES[class_index]}"
     st.image(blended, caption=caption, width="stretch", output_format="JPEG")
     caution = OUTSIDE_WARNING if looked_outside_lungs(cam) else ""
     if caution:
@@ -259,7 +257,7 @@ def show_explanation(classifier: Classifier, result: Diagnosis, method: str, opa
     return blended, caption, caution
 
 
-def show_downloads(classifier: Classifier, result: Diagnosis, threshold: float, method: str,
+def show_downloads(classifier: Classifier, result: Diagnosis, threshold: float, method: type[Explainer],
                    explained: tuple[np.ndarray, str, str]) -> None:
     """The overlay PNG and the PDF report, one under the other so that neither label is cut."""
     blended, caption, caution = explained
@@ -267,7 +265,7 @@ def show_downloads(classifier: Classifier, result: Diagnosis, threshold: float, 
     stem = decoded.name.rsplit(".", 1)[0]
     report = ReportContent(decoded.name, decoded.pixels, blended, caption, result.probabilities, result.answers or {},
                            result.film_status, threshold, classifier.card, DISCLAIMER, datetime.now(UTC), caution)
-    st.download_button("Overlay (PNG)", lambda: png_bytes(blended), f"{stem}_{method}.png", "image/png",
+    st.download_button("Overlay (PNG)", lambda: png_bytes(blended), f"{stem}_{method.key}.png", "image/png",
                        icon=":material/image:", key=f"png_{key}", width="stretch")
     st.download_button("Report (PDF)", lambda: pdf_report(report), f"{stem}_report.pdf", "application/pdf",
                        icon=":material/picture_as_pdf:", key=f"pdf_{key}", width="stretch")
@@ -325,7 +323,7 @@ def show_detail(classifier: Classifier, result: Diagnosis) -> None:
     with aids:
         window, clahe, inverted = viewing_aids(decoded, key)
     with original:
-        st.image(png_bytes(display_pixels(decoded, window, clahe, inverted), compression=1),  # lossless, fast
+        st.image(original_png(result.key, decoded, window, clahe, inverted),
                  caption=original_caption(window, clahe, inverted), width="stretch")
     if result.is_chest_xray:
         with explain:
@@ -367,7 +365,7 @@ NOT_SEEN = (
 
 def validation_text(card: ModelCard) -> str:
     """What the answers' figures were measured on."""
-    n = card.training_data["n"]
+    n = card.training_data.n
     if not card.questions:
         return (f"- It learned from **{n} images** and predates the three questions: its figures are four-class "
                 "cross-validation on those same images, not a hospital it never saw.\n")
@@ -377,7 +375,7 @@ def validation_text(card: ModelCard) -> str:
 
 def show_limits(card: ModelCard) -> None:
     """Who the model was validated on (sources, counts, age groups) and what it has not seen; always open."""
-    by_source = card.training_data.get("by_source")
+    by_source = card.training_data.by_source
     with st.expander("Who this model was validated on, and what it has not seen", expanded=True):
         if by_source:
             st.dataframe(populations_table(by_source), hide_index=True)

@@ -16,7 +16,7 @@ from core.model.card import ModelCard
 from core.serving.classifier import Classifier
 from core.serving.diagnosis import Diagnosis
 from core.serving.probability_text import probability_text
-from core.serving.saliency import GRADCAM, Explainer, overlay
+from core.serving.saliency import Explainer, GradCAM, overlay
 from core.teaching.background import Report
 from core.teaching.introspection import (
     ConvolutionOutput,
@@ -30,9 +30,10 @@ from core.teaching.introspection import (
     parameter_counts,
     strongest_channels,
 )
+from pages.classroom_sidebar import page_context
 from pages.common import load_classifier_or_stop, plain, route_through_app
 from pages.job_view import follow_job, is_running, start_job
-from pages.projector import current_sizes, intro_with_switch
+from pages.projector import current_sizes, intro_with_switch, projector_on, show_chart
 
 route_through_app()
 
@@ -55,7 +56,7 @@ def cached_feature_maps(_model: keras.Model, model_sha: str, model_input: np.nda
 
 @st.cache_data(show_spinner=False, max_entries=32)
 def cached_gradcam(_explainer: Explainer, model_sha: str, model_input: np.ndarray, class_index: int, layer: str) -> np.ndarray:
-    return _explainer.explain(model_input, class_index, GRADCAM, layer)
+    return _explainer(model_input[None], class_index)[0]
 
 
 @st.cache_resource(show_spinner=False)
@@ -76,10 +77,6 @@ def tiles_figure(images: np.ndarray, labels: list[str], columns: int, height_per
     fig.update_xaxes(showticklabels=False, ticks="")
     fig.update_yaxes(showticklabels=False, ticks="")
     return fig
-
-
-def show(fig: go.Figure, key: str) -> None:
-    st.plotly_chart(fig, key=key, config={"displayModeBar": False})
 
 
 def choose_layer(outputs: list[ConvolutionOutput], key: str, default: str, block_column, layer_column) -> str:
@@ -131,7 +128,7 @@ def kernels_section(model: keras.Model) -> None:
     else:
         fig = tiles_figure(kernels_as_rgb(kernels), labels, 16, 80)
         caption = "Each kernel's weights for red, green and blue, scaled together: grey is zero."
-    show(fig, "first_kernels")
+    show_chart(fig, "first_kernels")
     st.caption(caption)
 
 
@@ -180,7 +177,8 @@ def feature_map_section(model: keras.Model, sha: str, model_input: np.ndarray, o
     channels = strongest_channels(maps, count)
     chosen = np.transpose(maps[..., channels], (2, 0, 1))
     labels = [f"ch {c} · mean {maps[..., c].mean():.2f}" for c in channels]
-    show(tiles_figure(rescale_each(chosen), labels, 8, 150, color_continuous_scale="viridis"), "feature_maps")
+    columns = 6 if projector_on() else 8  # room for each label at a projector's 16 px
+    show_chart(tiles_figure(rescale_each(chosen), labels, columns, 150, color_continuous_scale="viridis"), "feature_maps")
     st.caption(f"This convolution gives {maps.shape[2]} maps of {maps.shape[0]} × {maps.shape[1]}; each is stretched "
                "to its own range here (yellow = its strongest response).")
 
@@ -192,9 +190,12 @@ def gradcam_section(classifier: Classifier, model_input: np.ndarray, pixels: np.
     if analysis.status == OK:
         st.markdown(f"The model's answer for {plain(name)}: **{verdict}**.")
     elif analysis.status == NOT_A_CHEST_XRAY:
-        st.warning(f"The model's answer for {plain(name)}: **{STATUS_TEXT[analysis.status]}**, so no class is named. The map "
-                   "below only shows what Grad-CAM draws on a picture the model was never trained on: it means nothing about "
-                   "disease, and Analyse an X-ray shows no map for such a picture.")
+        st.warning(f"The model's answer for {plain(name)}: **{STATUS_TEXT[analysis.status]}**, so no class is named and "
+                   "Analyse an X-ray shows no map for it.")
+        if not st.toggle("Show what Grad-CAM would draw anyway (a demonstration: it means nothing here)", key="cam_refused"):
+            return
+        st.caption("A demonstration only: the map below shows how Grad-CAM still draws something on a picture the model "
+                   "was never trained on. The class chosen is not an answer, and the map says nothing about disease.")
     else:
         st.warning(f"The model's answer for {plain(name)}: **{STATUS_TEXT[analysis.status]}** (its top class would be {verdict}). "
                    "Grad-CAM still shows where it looked.")
@@ -202,7 +203,7 @@ def gradcam_section(classifier: Classifier, model_input: np.ndarray, pixels: np.
     class_index = a.selectbox("Explain the class", range(len(DISPLAY_NAMES)), index=analysis.top,
                               format_func=DISPLAY_NAMES.__getitem__, key=f"cam_class_{name}")  # a new image starts at its top class
     layer = choose_layer(outputs, "cam_layer", classifier.cam_layer, b, c)
-    cam = cached_gradcam(classifier.explainer, classifier.card.model_sha256, model_input, class_index, layer)
+    cam = cached_gradcam(classifier.explainer(GradCAM, layer), classifier.card.model_sha256, model_input, class_index, layer)
     shown = model_input[..., 0].astype(np.uint8)
     where = next(f"{o.group}, {o.label.split(' · ')[0]}" for o in outputs if o.layer == layer)
     left, right = st.columns(2)
@@ -220,28 +221,33 @@ def filter_pictures(model: keras.Model, layer: str, where: str, filters: tuple[i
 
 
 def filters_section(model: keras.Model, sha: str, outputs: list[ConvolutionOutput]) -> None:
-    a, b = st.columns([1, 2])
-    layer = choose_layer(outputs, "filter_layer", FILTER_LAYER, a, b)
+    """The controls on the left, and on the right the progress, Stop and then the pictures: after the button, all of
+    it stays on the same screen."""
+    controls, result = st.columns([2, 3])
+    layer = choose_layer(outputs, "filter_layer", FILTER_LAYER, controls, controls)
     where = next(f"{o.group}, {o.label.split(' · ')[0]}" for o in outputs if o.layer == layer)
     channels = model.get_layer(layer).output.shape[-1]
-    c, d = st.columns([2, 1])
-    filters = c.multiselect("Filters (up to 6)", range(channels), default=list(range(min(4, channels))), max_selections=6,
-                           key="inside_filters")
-    steps = d.slider("Steps", 10, 200, 50, 10, key="am_steps")
-    if st.button("Visualise these filters", type="primary", disabled=not filters or is_running("filters"), key="visualise"):
+    filters = controls.multiselect("Filters (up to 6)", range(channels), default=list(range(min(4, channels))),
+                                   max_selections=6, key="inside_filters")
+    steps = controls.slider("Steps", 10, 200, 50, 10, key="am_steps")
+    if controls.button("Visualise these filters", type="primary", disabled=not filters or is_running("filters"), key="visualise"):
         start_job("filters", ("filters", sha, layer, tuple(filters), steps), filter_pictures(model, layer, where, tuple(filters), steps))
-    follow_job("filters", lambda err: f"The filter pictures failed: {type(err).__name__}: {err}")
-    shown = st.session_state.get("filters_result")
-    if shown:
-        where, filters, steps, images = shown
-        show(tiles_figure(images, [f"filter {f}" for f in filters], 3, 340, color_continuous_scale="gray"), "filter_pictures")
-        st.caption(f"Grey images changed for {steps} steps, from faint noise, to excite each filter of {where} as "
-                   "strongly as possible (with small jitters and a smoothness penalty so that they are not just noise).")
+    with result:
+        follow_job("filters", lambda err: f"The filter pictures failed: {type(err).__name__}: {err}")
+        shown = st.session_state.get("filters_result")
+        if shown:
+            where, filters, steps, images = shown
+            show_chart(tiles_figure(images, [f"filter {f}" for f in filters], 3, 190, color_continuous_scale="gray"),
+                       "filter_pictures")
+            st.caption(f"Grey images changed for {steps} steps, from faint noise, to excite each filter of {where} as "
+                       "strongly as possible (with small jitters and a smoothness penalty so that they are not just noise).")
 
 
 # ----------------------------------------------------------------------------- page
 
 intro_with_switch("The model that Analyse an X-ray uses, opened up layer by layer.")
+page_context("what a trained CNN is made of: its layers, the kernels of its first convolution, the feature maps an "
+             "image gives at each block, where Grad-CAM says it looked, and the patterns its filters respond to.")
 classifier = load_classifier_or_stop()
 model, sha = classifier.model, classifier.card.model_sha256
 outputs = cached_convolution_outputs(model, sha)

@@ -26,22 +26,22 @@ from core.evaluation.evaluate import evaluate_images
 from core.imaging.decode import ImageDecodeError, read_image_file
 from core.model import abstention
 from core.model.card import (
-    CARD_FILE,
     HISTORY_FILE,
     PREDICTIONS_FILE,
     ModelCard,
     ModelLoadError,
     QuestionValidation,
     list_model_dirs,
-    read_card,
+    model_sha256,
     read_history,
 )
+from core.model.card_sections import Aim, SourceAudit, SourceValidation
 from core.model.questions import QUESTIONS, question
 from core.paths import DEFAULT_MODEL_DIR, TEACHING_DATASET
 from core.serving.export import csv_bytes, evaluation_table, with_provenance
 from core.serving.probability_text import probability_text
 from pages import performance_figures as figures
-from pages.common import load_classifier_or_stop, plain, route_through_app
+from pages.common import load_classifier_or_stop, plain, read_card, route_through_app
 
 route_through_app()
 
@@ -91,20 +91,19 @@ def show_table(table: pd.DataFrame, shares: Iterable[str] = (), formats: Mapping
 
 
 @st.cache_data(show_spinner="Comparing the models…")
-def comparison_table(model_dirs: tuple[str, ...], stamps: tuple[float, ...]) -> pd.DataFrame:
-    """The side-by-side table; `stamps` (the cards' modification times) is part of the cache key, so it refreshes
-    when a card changes."""
+def comparison_table(model_dirs: tuple[str, ...], model_keys: tuple[str | None, ...]) -> pd.DataFrame:
+    """The side-by-side table; `model_keys` (each model file's SHA-256, the key of everything read from a model
+    folder) is part of the cache key, so it refreshes when a model is replaced."""
     table = performance.model_comparison([Path(d) for d in model_dirs])
     for label in performance.CV_FIGURES.values():
-        table[label] = [_mean_std(m, s) for m, s in zip(table.pop(f"{label} mean"), table.pop(f"{label} std"))]
+        table[label] = [_mean_std(m, s) for m, s in zip(table.pop(f"{label} mean"), table.pop(f"{label} std"), strict=True)]
     return table[[*COMPARISON_WIDTHS]]
 
 
 def show_comparison(model_dirs: list[Path]) -> None:
     """Every model folder in one table, columns narrow enough to fit at 1280 px."""
-    stamps = tuple((d / CARD_FILE).stat().st_mtime for d in model_dirs)
     try:
-        table = comparison_table(tuple(map(str, model_dirs)), stamps)
+        table = comparison_table(tuple(map(str, model_dirs)), tuple(map(model_sha256, model_dirs)))
     except ModelLoadError as err:
         st.error(f"The models cannot be compared: {err}")
         return
@@ -150,7 +149,7 @@ def show_report(p: performance.Predictions) -> None:
     if mean is None:
         show_report_figures(pooled)
     else:
-        table = pd.DataFrame({label: [_mean_std(m, s) for m, s in zip(mean[col], std[col])]
+        table = pd.DataFrame({label: [_mean_std(m, s) for m, s in zip(mean[col], std[col], strict=True)]
                               for col, label in REPORT_COLUMNS.items() if col != "support"}, index=pooled.index)
         table["Support"] = pooled["support"].astype(int)
         st.dataframe(table)
@@ -210,7 +209,7 @@ def show_misclassified(p: performance.Predictions) -> None:
     columns = {"File": st.column_config.TextColumn(width=290 - image), "True class": st.column_config.TextColumn(width=132),
                "Predicted": st.column_config.TextColumn(width=132),
                **{f"P({name})": st.column_config.TextColumn(name.split()[0], width=w, help=f"P({name})")
-                  for name, w in zip(DISPLAY_NAMES, (72, 64, 72, 56))}}
+                  for name, w in zip(DISPLAY_NAMES, (72, 64, 72, 56), strict=True)}}
     if root:
         paths = [(root / f).resolve() for f in table["File"]]
         table.insert(0, "Image", [thumbnail(str(path)) if path.is_relative_to(root) else None for path in paths])
@@ -227,7 +226,7 @@ def show_training(model_dir: Path, card: ModelCard) -> None:
                    "dashed. A validation curve that turns upward while training keeps improving means overfitting.")
     else:
         st.info(f"{model_dir.name} has no training history, so there are no learning curves.")
-    counts = card.training_data.get("counts")
+    counts = card.training_data.counts
     if counts:
         st.subheader("Training images per class")
         st.plotly_chart(figures.distribution_figure(counts))
@@ -238,8 +237,8 @@ def show_abstention(p: performance.Predictions, card: ModelCard) -> None:
     point = card.abstention
     st.plotly_chart(figures.abstention_figure(curve, point))
     if point:
-        st.caption(f"At the operating point (threshold {point['threshold']:.2f}) the model answers for {point['coverage']:.1%} "
-                   f"of cases with {point['accuracy']:.1%} accuracy on them (target {point.get('target_accuracy', 0):.1%}); "
+        st.caption(f"At the operating point (threshold {point.threshold:.2f}) the model answers for {point.coverage:.1%} "
+                   f"of cases with {point.accuracy:.1%} accuracy on them (target {point.target_accuracy:.1%}); "
                    "the rest are reported as inconclusive. Out-of-fold, temperature-scaled probabilities.")
 
 
@@ -256,14 +255,14 @@ def show_set(raw: performance.Predictions, calibrated: performance.Predictions, 
     show_reliability(raw, calibrated, temperature, key)
 
 
-def show_source_tables(validation: dict) -> None:
+def show_source_tables(validation: SourceValidation) -> None:
     """Per-source figures from the card, for grouped folds and for each source left out."""
     st.subheader("Per source")
     for key, (title, predicted_by) in SOURCE_RUNS.items():
         st.markdown(f"**{title}**: each source's images predicted by {predicted_by}.")
-        run = validation.get(key)
+        run = getattr(validation, key)
         if run:
-            table = performance.source_table(run["per_source"])
+            table = performance.source_table(run.per_source)
             show_table(table, performance.SOURCE_SHARES)
         else:
             st.caption("Not measured for this model.")
@@ -292,21 +291,22 @@ def show_source_confusion(model_dir: Path, card: ModelCard) -> None:
                    "when called bacterial or viral.")
 
 
-def show_source_audit(audit: dict | None) -> None:
+def show_source_audit(audit: SourceAudit | None) -> None:
     """How well the model's features tell the source, beside how well they tell the class, each against chance."""
     if not audit:
         return
     st.subheader("Shortcut audit")
     source, label = st.columns(2)
-    for col, name, key in ((source, "Source told from the features", "source"), (label, "Class told from the features", "class")):
-        col.metric(name, f"{audit[f'{key}_balanced_accuracy']:.1%}", delta=f"chance {audit[f'{key}_chance']:.1%}",
-                   delta_color="off", delta_arrow="off", help=f"Balanced accuracy on held-out folds: {audit['method']}.")
+    for col, name, accuracy, chance in ((source, "Source told from the features", audit.source_balanced_accuracy, audit.source_chance),
+                                        (label, "Class told from the features", audit.class_balanced_accuracy, audit.class_chance)):
+        col.metric(name, f"{accuracy:.1%}", delta=f"chance {chance:.1%}",
+                   delta_color="off", delta_arrow="off", help=f"Balanced accuracy on held-out folds: {audit.method}.")
     st.caption("How well a simple classifier on the model's features names the film's source, beside how well it names "
                "the class. A source named far above chance means the features carry the hospital, and the model can "
                "lean on where a film came from instead of on the disease.")
 
 
-def show_aims(aims: list[dict] | None) -> None:
+def show_aims(aims: tuple[Aim, ...] | None) -> None:
     """The card's aims with the measured values, as the card states them."""
     if not aims:
         return
@@ -325,8 +325,8 @@ def show_by_source(model_dir: Path, card: ModelCard) -> None:
         return
     show_source_tables(validation)
     show_source_confusion(model_dir, card)
-    show_source_audit(validation.get("source_audit"))
-    show_aims(validation.get("aims"))
+    show_source_audit(validation.source_audit)
+    show_aims(validation.aims)
 
 
 def run_evaluation(model_dir: Path, source: str, read: Callable[[], LabelledFiles]) -> dict:
@@ -436,7 +436,7 @@ def show_own_evaluation(model_dir: Path, card: ModelCard) -> None:
     st.write("Upload a ZIP with one folder per class, named " + ", ".join(f"`{name}`" for name in CLASS_NAMES)
              + f", and `{PNEUMONIA_UNSPECIFIED}` for a pneumonia known to be bacterial or viral but not which. The "
              "server's administrator can also allow folders on the server. Nothing you upload is stored. Use images the "
-             f"model has never seen: its own training images ({Path(card.training_data['source']).name}) give "
+             f"model has never seen: its own training images ({Path(card.training_data.source).name}) give "
              "flattering figures, and are flagged.")
     from_folder = server_folders_allowed() and st.radio(
         "Images from", ["ZIP upload", "Folder on this server"], horizontal=True, key="own_source") != "ZIP upload"
@@ -505,7 +505,7 @@ def show_questions(questions: dict[str, QuestionValidation]) -> None:
     st.subheader("Grouped cross-validation")
     st.caption("Patients grouped (no patient in both training and test), but every source also in training: these "
                "figures flatter the model on a hospital it has not seen.")
-    for tab, q in zip(st.tabs([q.title for q in QUESTIONS]), QUESTIONS):
+    for tab, q in zip(st.tabs([q.title for q in QUESTIONS]), QUESTIONS, strict=True):
         with tab:
             show_question_table(performance.grouped_cv_table(q.name, questions[q.name]), performance.yes_column(q.name))
 
@@ -513,12 +513,11 @@ def show_questions(questions: dict[str, QuestionValidation]) -> None:
 def show_headline(card: ModelCard) -> None:
     cv, calibration = card.cross_validation, card.calibration
     cols = st.columns(len(performance.CV_FIGURES) + 2)
-    for col, (key, label) in zip(cols, performance.CV_FIGURES.items()):
-        figure = cv.get(key)
-        if figure:
-            col.metric(label, f"{figure['mean']:.1%}", delta=f"± {figure['std']:.1%} across folds", delta_color="off",
-                       delta_arrow="off", help=f"Mean ± standard deviation across "
-                       f"{len(figure['per_fold'])} folds; per fold: " + ", ".join(f"{v:.1%}" for v in figure["per_fold"]))
+    for col, (key, label) in zip(cols[:-2], performance.CV_FIGURES.items(), strict=True):  # the last two: below
+        figure = getattr(cv, key)
+        col.metric(label, f"{figure.mean:.1%}", delta=f"± {figure.std:.1%} across folds", delta_color="off",
+                   delta_arrow="off", help=f"Mean ± standard deviation across "
+                   f"{len(figure.per_fold)} folds; per fold: " + ", ".join(f"{v:.1%}" for v in figure.per_fold))
     loso = card.loso_accuracy
     if loso is not None:
         cols[-2].metric(performance.LOSO_ACCURACY, f"{loso:.1%}", help="Each source in turn left out of training and "
@@ -532,7 +531,7 @@ def show_headline(card: ModelCard) -> None:
 def show_four_classes(model_dir: Path, card: ModelCard) -> None:
     """The four-class figures: headline, then cross-validation, by source, abstention, training and mistakes."""
     st.caption("The network's four classes (COVID-19, Healthy, Bacterial Pneumonia, Viral Pneumonia), cross-validated: "
-               f"{card.cross_validation.get('figures_are', 'out-of-fold estimates on the training images')}. "
+               f"{card.cross_validation.figures_are}. "
                "By source adds each source left out.")
     show_headline(card)
     if not (model_dir / PREDICTIONS_FILE).is_file():
@@ -574,12 +573,12 @@ def show_model(model_dir: Path, model_dirs: list[Path]) -> None:
                 f"sidebar shows {DEFAULT_MODEL_DIR.name}'s figures, not these.", icon=":material/info:")
     if card.exhibit:
         st.warning(card.exhibit, icon=":material/warning:")
-    st.caption(f"{card.backbone} · {card.input_size} px · trained {card.trained_at} on {card.training_data['n']} images.")
+    st.caption(f"{card.backbone} · {card.input_size} px · trained {card.trained_at} on {card.training_data.n} images.")
     if card.questions is None:
         st.info(f"{model_dir.name} predates the three questions (COVID-19 pattern, abnormal, pneumonia type): it has "
                 "only four-class figures.", icon=":material/info:")
     names = [QUESTIONS_TAB] * (card.questions is not None) + [FOUR_CLASSES, OWN_IMAGES] + [SIDE_BY_SIDE] * (len(model_dirs) > 1)
-    tabs = dict(zip(names, st.tabs(names)))
+    tabs = dict(zip(names, st.tabs(names), strict=True))
     if card.questions is not None:
         with tabs[QUESTIONS_TAB]:
             show_questions(card.questions)

@@ -8,6 +8,7 @@ from plotly.subplots import make_subplots
 
 from core.classes import CLASS_NAMES, DISPLAY_NAMES
 from core.evaluation.performance import Curve, Reliability
+from core.model.card_sections import Abstention
 from core.serving.probability_text import probability_text
 
 CLASS_COLOURS = qualitative.Plotly[:len(CLASS_NAMES)]
@@ -85,7 +86,7 @@ def reliability_figure(before: Reliability, after: Reliability, temperature: flo
     return figure
 
 
-def abstention_figure(curve: list[dict], operating_point: dict | None) -> go.Figure:
+def abstention_figure(curve: list[dict], operating_point: Abstention | None) -> go.Figure:
     """Accuracy on accepted cases and the share accepted, against the confidence threshold."""
     thresholds = [row["threshold"] for row in curve]
     figure = go.Figure([
@@ -95,9 +96,9 @@ def abstention_figure(curve: list[dict], operating_point: dict | None) -> go.Fig
                    hovertemplate="threshold %{x:.2f}<br>accepted %{y:.1%}<extra></extra>"),
     ])
     if operating_point:
-        t = operating_point["threshold"]
+        t = operating_point.threshold
         figure.add_vline(x=t, line=CHANCE_LINE, annotation_text=f"operating point {t:.2f}")
-        figure.add_trace(go.Scatter(x=[t, t], y=[operating_point["accuracy"], operating_point["coverage"]], mode="markers",
+        figure.add_trace(go.Scatter(x=[t, t], y=[operating_point.accuracy, operating_point.coverage], mode="markers",
                                     marker={"size": 11, "color": "black", "symbol": "diamond"}, name="Model card's operating point"))
     figure.update_layout(title="Accuracy and coverage at each confidence threshold",
                          xaxis_title="Confidence threshold (below it the app answers “inconclusive”)",

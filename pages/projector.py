@@ -1,7 +1,8 @@
 """Projector mode for the classroom pages: one switch, kept for the whole session, and the sizes it sets.
 
-Off, the pages are drawn for a laptop; on, for a 1280 × 720 projector: images at least 320 px, grid numbers at
-least 16 px, larger text, and narrower margins and sidebar so that the controls and what they change fit on one screen.
+Off, the pages are drawn for a laptop; on, for a 1280 × 720 projector: images at least 320 px, every text a chart
+draws, every table cell and dropdown value at least 16 px, larger text, and narrower margins and sidebar so that the
+controls and what they change fit on one screen. Pages draw their charts with `show_chart`, which applies the sizes.
 """
 from typing import NamedTuple
 
@@ -18,11 +19,14 @@ class Sizes(NamedTuple):
     grid_font_px: int  # a grid's numbers
     font_px: int  # chart titles, labels and hover text
     chart_px: int  # height of a line or bar chart
+    least_font_px: int  # no text a chart draws is smaller (0: the chart's own sizes)
 
 
-LAPTOP = Sizes(image_px=280, cell_px=42, grid_font_px=16, font_px=14, chart_px=300)
-PROJECTED = Sizes(image_px=320, cell_px=44, grid_font_px=20, font_px=18, chart_px=320)
+LAPTOP = Sizes(image_px=280, cell_px=42, grid_font_px=16, font_px=14, chart_px=300, least_font_px=0)
+PROJECTED = Sizes(image_px=320, cell_px=44, grid_font_px=20, font_px=18, chart_px=320, least_font_px=16)
 
+# Selects elements by Streamlit's internal data-testid attributes: they are listed, with a canary test, in
+# pages/streamlit_internals.py (PROJECTOR_TESTIDS); add any new one there
 PROJECTOR_CSS = """
 <style>
 [data-testid="stMainBlockContainer"] { padding: 3.5rem 1.5rem 3rem; max-width: none; }
@@ -31,6 +35,10 @@ PROJECTOR_CSS = """
 [data-testid="stCaptionContainer"] { font-size: 1rem; }
 [data-testid="stWidgetLabel"] p { font-size: 1.05rem; }
 [data-testid="stTable"] td, [data-testid="stTable"] th { font-size: 1.1rem; }
+[data-testid="stSelectbox"] input, [data-testid="stSelectboxVirtualDropdown"] [role="option"], [data-testid="stNumberInput"] input,
+[data-testid="stTextInput"] input { font-size: 1.05rem; }
+[data-testid="stSidebarNav"] .stMarkdownEllipsis, [data-testid="stSidebarNav"] .stMarkdownEllipsis p {
+  white-space: normal; overflow: visible; text-overflow: clip; }
 h1 { font-size: 2.2rem !important; padding: 0 0 0.25rem !important; }
 h2 { font-size: 1.6rem !important; padding: 0.5rem 0 0.25rem !important; }
 </style>
@@ -57,6 +65,40 @@ def sized(fig: go.Figure) -> go.Figure:
     fig.update_yaxes(tickfont_size=small, title_font_size=small)
     fig.update_annotations(font_size=small)
     return fig
+
+
+def readable(fig: go.Figure) -> go.Figure:
+    """In projector mode, every text the chart draws (titles, ticks, legend, annotations, colour bars, numbers on
+    bars and cells, hover) raised to at least `least_font_px`; sizes already larger are kept."""
+    least = current_sizes().least_font_px
+    if not least:
+        return fig
+
+    def larger(size):  # one size, or one per bar or point
+        return [max(s or 0, least) for s in size] if isinstance(size, tuple | list) else max(size or 0, least)
+
+    def at_least(font) -> dict:
+        return dict(size=larger(font.size))
+
+    layout = fig.layout
+    fig.update_layout(font=at_least(layout.font), title_font=at_least(layout.title.font),
+                      legend_font=at_least(layout.legend.font), legend_title_font=at_least(layout.legend.title.font),
+                      hoverlabel_font=at_least(layout.hoverlabel.font))
+    for axis in (*fig.select_xaxes(), *fig.select_yaxes()):
+        axis.update(tickfont=at_least(axis.tickfont), title_font=at_least(axis.title.font))
+    for annotation in layout.annotations:
+        annotation.font.size = larger(annotation.font.size)
+    for bar in [c.colorbar for c in fig.select_coloraxes()] + [t.colorbar for t in fig.data if "colorbar" in t]:
+        bar.update(tickfont=at_least(bar.tickfont), title_font=at_least(bar.title.font))
+    for trace in fig.data:
+        if "textfont" in trace:
+            trace.textfont.size = larger(trace.textfont.size)
+    return fig
+
+
+def show_chart(fig: go.Figure, key: str | None = None, **select):
+    """A classroom chart, readable in projector mode, without Plotly's toolbar; returns Streamlit's selection state."""
+    return st.plotly_chart(readable(fig), key=key, config={"displayModeBar": False}, **select)
 
 
 def _remember_switch() -> None:

@@ -5,8 +5,9 @@ import plotly.express as px
 import streamlit as st
 
 from core.teaching.recurrent import B_H, VOCAB, W_HH, W_HY, W_XH, RnnStep, default_lstm_params, lstm_steps, rnn_steps
+from pages.classroom_sidebar import page_context
 from pages.common import route_through_app
-from pages.projector import intro_with_switch, sized
+from pages.projector import intro_with_switch, show_chart, sized
 
 route_through_app()
 
@@ -60,7 +61,7 @@ def prediction_caption(text: str, steps: list[RnnStep]) -> str:
     """What the network predicts now, and how much of it is right, in words."""
     predicted = "".join(s.next_char for s in steps)
     target = COURSE_TARGET if text == DEFAULT_TEXT else text[1:]
-    right = sum(p == t for p, t in zip(predicted, target))
+    right = sum(p == t for p, t in zip(predicted, target, strict=False))  # the last prediction has no next character
     said = f"Reading '{text}', the network predicts '{', '.join(predicted)}' as the next characters. "
     if not target:
         return said + "Type more than one character to compare its predictions with the next ones."
@@ -125,10 +126,11 @@ def step_detail(text: str, steps: list[RnnStep], w_xh: np.ndarray) -> None:
         f"- softmax(y_{t}) = `{vec(step.probs)}` → most likely next character: **'{step.next_char}'**"
     )
     probs = pd.DataFrame({"character": VOCAB, "probability": step.probs})
-    fig = px.bar(probs, x="character", y="probability", range_y=[0, 1],
-                 title=f"After reading '{text[:t]}':<br>how likely is each character to come next?")
-    fig.update_layout(margin=dict(l=10, r=10, t=60, b=10), title=dict(automargin=True))
-    chart.plotly_chart(sized(fig), config={"displayModeBar": False})
+    fig = px.bar(probs, x="character", y="probability", range_y=[0, 1])
+    fig.update_layout(margin=dict(l=10, r=10, t=20, b=10))  # room for half the top tick label
+    with chart:  # the title above the chart, as text: a title inside the figure was clipped by Streamlit's theme
+        st.markdown(f"**After reading '{text[:t]}':** how likely is each character to come next?")
+        show_chart(sized(fig), key="rnn_next_chart")
 
 
 def lstm_section(text: str) -> None:
@@ -149,12 +151,18 @@ def lstm_section(text: str) -> None:
                   hover_data=["reads"], title="How open each gate is after each character (0 = shut, 1 = wide open)")
     fig.update_xaxes(tickvals=list(range(1, len(steps) + 1)), ticktext=[f"{t}:'{c}'" for t, c in enumerate(text, start=1)])
     fig.update_layout(margin=dict(l=10, r=10, t=60, b=10))
-    st.plotly_chart(sized(fig), config={"displayModeBar": False})
+    show_chart(sized(fig), key="lstm_gates_chart")
     st.dataframe(table.style.format({c: f"{{:.{decimals()}f}}" for c in table.columns[3:]}), hide_index=True)
 
 
 intro_with_switch("The course's character model: the vocabulary h, e, l, o as one-hot vectors, three hidden units, "
                   "and the slide's weights. Every number is computed as you edit.")
+slide_steps = rnn_steps(DEFAULT_TEXT, np.array(W_XH), W_HH, B_H, np.array(W_HY))
+page_context("how a recurrent cell reads a sequence one character at a time, carrying a hidden state from step to "
+             "step, and how an LSTM's gates decide what its cell keeps.", [
+    f"The slide's W_hh = {W_HH}, b = {B_H}",
+    f"After reading 'h': h_1 = `{vec(slide_steps[0].h)}`",
+    f"Reading '{DEFAULT_TEXT}', the slide's weights predict '{', '.join(s.next_char for s in slide_steps)}'"])
 text = read_text()
 if text:
     st.header("A simple RNN, step by step")

@@ -7,11 +7,14 @@ import streamlit as st
 
 from core.classes import DISPLAY_NAMES
 from core.data.samples import read_sample
-from core.imaging.decode import decode_image
+from core.imaging.decode import ImageDecodeError, decode_image
+from core.imaging.viewing import display_copy
 from core.model.abstention import NOT_A_CHEST_XRAY, OK, STATUS_TEXT
 from core.model.card import ModelCard
 from core.serving.classifier import Analysis, Classifier
+from core.serving.diagnosis import upload_key
 from core.serving.probability_text import probability_text
+from core.serving.saliency import HEATMAP_OPACITY, overlay
 from core.teaching.shortcut_lesson import (
     ADULT_SAMPLES,
     EXHIBIT_DIR,
@@ -19,8 +22,9 @@ from core.teaching.shortcut_lesson import (
     UNSEEN,
     validation_table,
 )
-from pages.common import BLUE, RED, load_classifier_or_stop, route_through_app
-from pages.projector import intro_with_switch
+from pages.classroom_sidebar import page_context
+from pages.common import BLUE, RED, load_classifier_or_stop, plain, route_through_app
+from pages.projector import intro_with_switch, show_chart
 
 route_through_app()
 
@@ -28,6 +32,10 @@ FIVE_SOURCES = "Five-source model"
 EXHIBIT = "Single-source exhibit"
 IMAGE_PX = 320  # images at least this wide, for a projector
 COLOURS = (BLUE, RED)  # the five-source model, the exhibit
+OWN_FILM = "Your own film"
+OWN_RESULT = "lesson_own_film"  # session_state: (upload key, name, display pixels, {model: Analysis}) of the last upload
+REFUSED_NOTE = ("it finds this film unlike every film it learned from, so it names no class and shows no "
+                "probabilities or map: they would mean nothing.")
 
 
 @st.cache_data(show_spinner=False)
@@ -45,18 +53,76 @@ def answer_text(analysis: Analysis) -> str:
 
 
 def probabilities_figure(answers: dict[str, Analysis]) -> go.Figure:
-    """Both models' probabilities for one film, class by class, side by side."""
+    """The probabilities of the models that answered on one film, class by class, side by side (none for a model
+    that refused the film as not a chest X-ray)."""
     fig = go.Figure([go.Bar(name=model, x=a.probabilities, y=list(DISPLAY_NAMES), orientation="h", marker_color=colour,
                             text=[probability_text(v) for v in a.probabilities], textposition="outside", textfont=dict(size=16))
-                     for (model, a), colour in zip(answers.items(), COLOURS)])
+                     for (model, a), colour in zip(answers.items(), COLOURS, strict=True) if a.status != NOT_A_CHEST_XRAY])
     fig.update_layout(barmode="group", height=IMAGE_PX + 20, margin=dict(l=10, r=10, t=10, b=10),
-                      xaxis=dict(range=[0, 1.25], tickformat=".0%", tickfont=dict(size=14)),
+                      xaxis=dict(range=[0, 1.25], tickvals=[0, 0.2, 0.4, 0.6, 0.8, 1], tickformat=".0%", tickfont=dict(size=14)),
                       yaxis=dict(autorange="reversed", tickfont=dict(size=16)),
                       legend=dict(orientation="h", y=-0.12, font=dict(size=16)))
     return fig
 
 
-def answers_section(films: dict[str, np.ndarray], answers: dict[str, list[Analysis]]) -> None:
+@st.cache_data(show_spinner=False)
+def sample_answers(film: str, _classifiers: dict[str, Classifier]) -> dict[str, Analysis]:
+    """Each model's answer on one sample film, with its Grad-CAM; computed once per server."""
+    pixels = film_pixels()[film]
+    return {model: classifier.analyse(pixels) for model, classifier in _classifiers.items()}
+
+
+def own_film(classifiers: dict[str, Classifier]) -> tuple[str, np.ndarray, dict[str, Analysis]] | None:
+    """The student's film, read in memory as Analyse an X-ray reads it (never saved), and both models' answers on it;
+    None until a readable file is chosen."""
+    upload = st.file_uploader(  # no type filter: files are recognised by content (DICOMs often have no extension)
+        f"A chest film: PNG, JPEG, BMP, TIFF, WebP or DICOM (kept in memory only, {st.get_option('server.maxUploadSize')} MB "
+        "at most)", key="lesson_upload")
+    if upload is None:
+        st.session_state.pop(OWN_RESULT, None)
+        st.info("Choose a file to see both models' answers and maps on it.")
+        return None
+    data = upload.getvalue()
+    key = upload_key(upload.name, data)
+    kept = st.session_state.get(OWN_RESULT)
+    if kept is None or kept[0] != key:
+        try:
+            pixels = display_copy(decode_image(data, upload.name)).pixels
+        except ImageDecodeError as err:
+            st.error(f"**{plain(err.name)}** could not be read: {err.reason}.")
+            return None
+        kept = st.session_state[OWN_RESULT] = (key, upload.name, pixels,
+                                               {model: c.analyse(pixels) for model, c in classifiers.items()})
+    return kept[1], kept[2], kept[3]
+
+
+def model_column(column, model: str, pixels: np.ndarray, analysis: Analysis) -> None:
+    """One model's answer on the film and its Grad-CAM, or why it shows none."""
+    column.markdown(f"**{model}:** {answer_text(analysis)}")
+    if analysis.status == NOT_A_CHEST_XRAY:
+        column.info(f"Not a chest X-ray for the {model.lower()}: {REFUSED_NOTE}", icon=":material/block:")
+    else:
+        column.image(overlay(pixels, analysis.cam, HEATMAP_OPACITY), width="stretch",
+                     caption=f"Where it looked for {analysis.display_label} (Grad-CAM, red = strongest)")
+
+
+def side_by_side(name: str, pixels: np.ndarray, answers: dict[str, Analysis]) -> None:
+    """The film (`name` in markdown), each model's answer and map beside it, and the probabilities of the models
+    that answered."""
+    film, *models = st.columns(3)
+    film.markdown(name)
+    film.image(pixels, width="stretch")
+    for column, (model, analysis) in zip(models, answers.items(), strict=True):
+        model_column(column, model, pixels, analysis)
+    if all(a.status == NOT_A_CHEST_XRAY for a in answers.values()):
+        st.caption("Neither model answered on this film, so there are no probabilities to compare.")
+        return
+    show_chart(probabilities_figure(answers), key="lesson_probabilities")
+
+
+def answers_section(classifiers: dict[str, Classifier]) -> None:
+    films = film_pixels()
+    answers = {model: c.classify_batch(list(films.values())) for model, c in classifiers.items()}
     st.markdown(
         f"**{FIVE_SOURCES}** (the one Analyse an X-ray uses) learned from five collections: children from one hospital, "
         f"and adults from publications and three more sources, healthy and ill. **{EXHIBIT}** learned from a set "
@@ -64,20 +130,20 @@ def answers_section(films: dict[str, np.ndarray], answers: dict[str, list[Analys
         "never saw an adult without COVID-19. Both read the same three adult films.")
     st.dataframe(pd.DataFrame({"Film": list(films), **{model: [answer_text(a) for a in found]
                                                        for model, found in answers.items()}}), hide_index=True)
-    film = st.radio("Look closer at", list(films), horizontal=True, key="lesson_film")
-    i = list(films).index(film)
-    picture, chart = st.columns([2, 3])
-    picture.image(films[film], caption=f"The sample film '{film}'", width=IMAGE_PX)
-    chart.plotly_chart(probabilities_figure({model: found[i] for model, found in answers.items()}), key="lesson_probabilities",
-                       config={"displayModeBar": False})
     st.caption(f"The three films are among the {FIVE_SOURCES.lower()}'s training images, so its answers on them are "
                f"not a test of it; the {EXHIBIT.lower()} never saw them. A status after an answer is the model's own "
                "caveat: its top probability was below its threshold, or the film looked unlike its training images.")
+    film = st.radio("Look closer at", [*films, OWN_FILM], horizontal=True, key="lesson_film")
+    if film != OWN_FILM:
+        side_by_side(f"The sample film **{film}**", films[film], sample_answers(film, classifiers))
+    elif own := own_film(classifiers):
+        name, pixels, found = own
+        side_by_side(f"Your film **{plain(name)}**", pixels, found)
 
 
 def exhibit_section(card: ModelCard) -> None:
     st.markdown(
-        f"Checked the usual way, by cross-validation on its own {card.training_data['n']} images, "
+        f"Checked the usual way, by cross-validation on its own {card.training_data.n} images, "
         f"the {EXHIBIT.lower()} was right **{card.cv_accuracy:.1%}** of the time. But every test fold came "
         "from the same two collections as its training images, where an adult film always meant COVID-19, so the "
         "shortcut scored well in the test too. It was never tested on a hospital it had not seen. Its model card says:")
@@ -108,9 +174,14 @@ def validation_section(card: ModelCard) -> None:
 
 intro_with_switch("Two models, the same adult films, two answers: why a model must be tested on hospitals it never saw.")
 classifiers: dict[str, Classifier] = {FIVE_SOURCES: load_classifier_or_stop(), EXHIBIT: load_classifier_or_stop(str(EXHIBIT_DIR))}
-films = film_pixels()
+five, exhibit = classifiers[FIVE_SOURCES].card, classifiers[EXHIBIT].card
+page_context("shortcut learning: a model can score well by recognising the hospital a film came from instead of the "
+             "illness, and only a test on hospitals it never saw shows it.", [
+    f"{EXHIBIT}: right {exhibit.cv_accuracy:.1%} of the time in cross-validation, never tested on a hospital it did not see",
+    f"{FIVE_SOURCES}: {five.cv_accuracy:.1%} with every hospital in training, "
+    + (f"{five.loso_accuracy:.1%} on a hospital left out" if five.loso_accuracy is not None else "no hospital left out")])
 st.header("1 · The same films, two answers")
-answers_section(films, {model: c.classify_batch(list(films.values())) for model, c in classifiers.items()})
+answers_section(classifiers)
 st.header("2 · What the exhibit learned")
 exhibit_section(classifiers[EXHIBIT].card)
 st.header("3 · Why validation across hospitals matters")

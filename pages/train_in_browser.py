@@ -1,4 +1,7 @@
 """Train a CNN: a small network trained live on digits or low-resolution X-rays, and scratch versus transfer."""
+import hashlib
+import uuid
+from dataclasses import dataclass, field
 from functools import partial
 
 import cv2
@@ -10,18 +13,20 @@ import streamlit as st
 from plotly.subplots import make_subplots
 
 from core.classes import DISPLAY_NAMES
-from core.data.folders import DatasetError
+from core.data.folders import DatasetError, Progress
 from core.data.samples import read_sample, sample_files
-from core.data.server_paths import ROOTS_VARIABLE, ServerPathError, resolve_user_folder, server_folders_allowed
+from core.data.server_paths import ServerPathError, resolve_user_folder, server_folders_allowed
+from core.data.zip_upload import MAX_ZIP_BYTES
 from core.imaging.decode import ImageDecodeError, decode_image
 from core.paths import TEACHING_DATASET
 from core.serving.probability_text import probability_text
-from core.teaching.background import Report, ServerBusy
+from core.teaching.background import Job, Report
 from core.teaching.live_training import (
     ACTIVATIONS,
     OPTIMIZERS,
+    EpochCheck,
     LabelledArrays,
-    LiveRun,
+    LiveTraining,
     RunResult,
     TrainingConfig,
     digits_arrays,
@@ -29,20 +34,40 @@ from core.teaching.live_training import (
     keras_file,
     probabilities,
     xray_arrays,
+    zip_xray_arrays,
 )
-from core.teaching.transfer_comparison import TRANSFER_SIZE, Comparison, WeightsUnavailableError, compare
+from core.teaching.phantom_task import FILMS, phantom_arrays
+from core.teaching.transfer_comparison import (
+    TRANSFER_SIZE,
+    Comparison,
+    FilmReader,
+    WeightsUnavailableError,
+    compare,
+    folder_films,
+    phantom_films,
+    zip_films,
+)
+from pages.classroom_sidebar import page_context
 from pages.common import BLUE, RED, plain, route_through_app
 from pages.job_view import follow_job, is_running, start_job
-from pages.projector import intro_with_switch
+from pages.projector import intro_with_switch, show_chart
 
 route_through_app()
 
 DIGITS = "Handwritten digits, 8×8 (bundled with scikit-learn)"
 SHARED = "Chest X-rays (the shared data set)"
 FOLDER = "Chest X-rays from a folder on this server"
+ZIP = "Chest X-rays from a ZIP you upload"
+XRAYS = "Chest X-rays at low resolution"
+PHANTOMS = "Chest phantoms: clear or with an opacity (drawn here, no data needed)"
+PHANTOM_TEXT = (f"{FILMS} drawn chest phantoms, half with a soft pneumonia-like opacity in one lung, at seeded "
+                "positions, sizes, shapes and contrasts, under varied pose, exposure, blur and noise. Not X-rays: a "
+                "task that needs no data.")
+PACES = {"Real time": 0.0, "Slow motion: at least 1 s an epoch": 1.0}  # the shortest epoch, in seconds
+MISTAKE_PX = 96  # a misclassified image in the live view
+LIVE_CHART_PX = 260  # the live view's charts: low enough that the bar and the charts share a 720-pixel screen
 OPTIMIZER_NAMES = {"adam": "Adam", "sgd": "SGD", "rmsprop": "RMSprop"}
 LEARNING_RATES = (1e-4, 3e-4, 1e-3, 3e-3, 1e-2, 3e-2, 1e-1)
-POLL_S = 1.0  # how often the live view redraws while a run trains
 IMAGE_PX = 320  # images at least this wide, for a projector
 HELD_OUT = "An image it never trained on"
 SAMPLE_FILM = "A sample film"
@@ -56,68 +81,113 @@ def load_digits_cached() -> LabelledArrays:
     return digits_arrays()
 
 
-def read_xrays(root: str, size: int, report: Report) -> LabelledArrays:
+@dataclass(frozen=True)
+class FilmSource:
+    """Where the films come from: a server folder (`name` is its path), a ZIP upload (`name` is its SHA-256; the bytes
+    stay in memory) or the drawn phantoms. Equal sources are the same films, so sessions share their loading."""
+    kind: str  # "folder", "zip" or "phantom"
+    name: str = ""
+    data: bytes | None = field(default=None, compare=False, repr=False)
+
+    def arrays(self, size: int, progress: Progress) -> LabelledArrays:
+        if self.kind == "phantom":
+            return phantom_arrays(size, progress=progress)
+        if self.kind == "zip":
+            return zip_xray_arrays(self.data, size, progress)
+        return xray_arrays(self.name, size, progress)
+
+    def films(self) -> FilmReader:
+        """The films as Scratch versus transfer reads them."""
+        return {"phantom": phantom_films, "zip": lambda: zip_films(self.data), "folder": lambda: folder_films(self.name)}[self.kind]()
+
+
+PHANTOM_SOURCE = FilmSource("phantom")
+
+
+def read_films(source: FilmSource, size: int, report: Report) -> LabelledArrays:
     """The work behind "Load the X-rays": every image read is a step of the bar, and a step where Stop can end it."""
-    return xray_arrays(root, size, lambda done, total: report(f"Reading and shrinking X-ray {done} of {total}…", done, total))
+    what = "Drawing phantom film" if source.kind == "phantom" else "Reading and shrinking X-ray"
+    return source.arrays(size, lambda done, total: report(f"{what} {done} of {total}…", done, total))
 
 
 def describe_error(what: str, err: Exception) -> str:
     """A background job's failure in words: the data or weights problem as such, anything else named."""
-    if isinstance(err, (DatasetError, WeightsUnavailableError, ServerBusy)):
+    if isinstance(err, (DatasetError, WeightsUnavailableError)):
         return str(err)
     return f"{what} failed: {type(err).__name__}: {err}"
 
 
-def load_xrays(root: str, size: int) -> LabelledArrays | None:
-    """The X-rays of `root` at `size` pixels once loaded; until then a button, then a bar with Stop (None meanwhile)."""
-    wanted = (root, size)
+def load_films(source: FilmSource, size: int) -> LabelledArrays | None:
+    """The films of `source` at `size` pixels once loaded; until then a button, then a bar with Stop (None meanwhile)."""
+    wanted = (source.kind, source.name, size)  # plain values: the page's classes are new on every rerun
     if st.session_state.get("xrays_for") == wanted and "xrays_result" in st.session_state:
         return st.session_state["xrays_result"]
     if not is_running("xrays"):
-        if st.button(f"Load the X-rays at {size} × {size} pixels", type="primary", key="load_xrays"):
+        what = "Draw the phantom films" if source.kind == "phantom" else "Load the X-rays"
+        if st.button(f"{what} at {size} × {size} pixels", type="primary", key="load_xrays"):
             st.session_state["xrays_for"] = wanted
-            start_job("xrays", ("xrays", *wanted), partial(read_xrays, root, size))
+            start_job("xrays", ("xrays", *wanted), partial(read_films, source, size))
             st.rerun()  # redraw without the button, with the bar
-        st.caption("Every X-ray is read and shrunk once; the same folder and size are then ready at once for everyone.")
-    follow_job("xrays", partial(describe_error, "Loading the X-rays"))
+        st.caption("Every image is read and shrunk once; the same films and size are then ready at once for everyone. "
+                   "Train waits for them.")
+    follow_job("xrays", partial(describe_error, "Loading the films"))
     return None
 
 
-def choose_xray_folder(key: str) -> str | None:
-    """The shared X-ray folder or one the user names inside the allowed server folders; None (with a message) when
-    neither can be used."""
-    choices = ([SHARED] if TEACHING_DATASET.is_dir() else []) + [FOLDER] * server_folders_allowed()
-    if not choices:
-        st.info(f"No X-ray folder on this server: whoever runs it can allow folders with {ROOTS_VARIABLE}.")
+def uploaded_zip(key: str) -> FilmSource | None:
+    """A labelled ZIP upload, read in memory as Model performance reads one; None (with what to do) until there is one."""
+    upload = st.file_uploader(f"ZIP of X-rays, one folder per class: covid19, normal, bacterial_pneumonia, "
+                              f"viral_pneumonia (at most {MAX_ZIP_BYTES // 2**20} MB, kept in memory only)",
+                              type="zip", max_upload_size=MAX_ZIP_BYTES // 2**20, key=f"{key}_zip")
+    if upload is None:
+        st.info("Upload a ZIP of labelled X-rays: at least 5 images in each class folder you include, 2 classes or more.")
         return None
-    choice = st.radio("X-ray folder", choices, horizontal=True, key=f"{key}_folder_choice")
+    data = upload.getvalue()
+    return FilmSource("zip", hashlib.sha256(data).hexdigest(), data)
+
+
+def choose_xray_source(key: str, phantoms: bool = False) -> FilmSource | None:
+    """The shared X-rays, the phantoms (if asked), a ZIP upload, or a folder the user names inside the allowed server
+    folders; None (with a message saying what to do) until the choice can be used."""
+    choices = [SHARED] * TEACHING_DATASET.is_dir() + [PHANTOMS] * phantoms + [ZIP] + [FOLDER] * server_folders_allowed()
+    choice = st.radio("Films", choices, horizontal=True, key=f"{key}_folder_choice")
     if choice == SHARED:
-        return str(TEACHING_DATASET)
+        return FilmSource("folder", str(TEACHING_DATASET))
+    if choice == PHANTOMS:
+        st.caption(PHANTOM_TEXT)
+        return PHANTOM_SOURCE
+    if choice == ZIP:
+        return uploaded_zip(key)
     path = st.text_input("Folder with one subfolder per class (covid19, normal, bacterial_pneumonia, viral_pneumonia)",
                          key=f"{key}_folder").strip()
     if not path:
         st.info("Type the path of a folder on the server, absolute or relative to the first allowed folder.")
         return None
     try:
-        return str(resolve_user_folder(path))
+        return FilmSource("folder", str(resolve_user_folder(path)))
     except ServerPathError as err:
         st.error(f"Cannot use that folder: {err}.")
         return None
 
 
 def choose_data() -> LabelledArrays | None:
-    sources = [DIGITS, "Chest X-rays at low resolution"]
-    source = st.radio("Data", sources, horizontal=True, key="data_source")
+    """The data to train on, ready; None (with what to do) until it is."""
+    data, pace = st.columns([3, 2])
+    source = data.radio("Data", [DIGITS, XRAYS, PHANTOMS], horizontal=True, key="data_source")
+    pace.radio("Pace", list(PACES), horizontal=True, key="train_pace", on_change=apply_pace,
+               help="Slow motion leaves time to talk over each epoch; Pause, One epoch and Stop work at either pace.")
     if source == DIGITS:
         return load_digits_cached()
-    root = choose_xray_folder("live")
-    size = st.select_slider("X-ray size (pixels)", (32, 48, 64, 96), 64, key="xray_size")
-    return None if root is None else load_xrays(root, size)
+    films = choose_xray_source("live") if source == XRAYS else PHANTOM_SOURCE
+    if source == PHANTOMS:
+        st.caption(PHANTOM_TEXT)
+    size = st.select_slider("Film size (pixels)", (32, 48, 64, 96), 64, key="xray_size")
+    return None if films is None else load_films(films, size)
 
 
 # ----------------------------------------------------------------------------- figures
 
-def curves_figure(history: dict[str, list[float]], epochs: int) -> go.Figure:
+def curves_figure(history: dict[str, list[float]], epochs: int, height: int = 320) -> go.Figure:
     """Loss and accuracy per epoch, training and validation, on a fixed epoch axis so the curves grow."""
     fig = make_subplots(rows=1, cols=2, subplot_titles=("Loss", "Accuracy"))
     for col, metric in enumerate(("loss", "accuracy"), start=1):
@@ -128,43 +198,61 @@ def curves_figure(history: dict[str, list[float]], epochs: int) -> go.Figure:
         fig.update_xaxes(title_text="epoch", range=[0.5, max(epochs, 1) + 0.5], row=1, col=col)
     fig.update_yaxes(rangemode="tozero", row=1, col=1)
     fig.update_yaxes(range=[0, 1.02], row=1, col=2)
-    fig.update_layout(height=320, margin=dict(l=10, r=10, t=40, b=10))
+    fig.update_layout(height=height, margin=dict(l=10, r=10, t=40, b=10))
     return fig
 
 
-def confusion_figure(confusion: np.ndarray, class_names: tuple[str, ...], title: str) -> go.Figure:
+def confusion_figure(confusion: np.ndarray, class_names: tuple[str, ...], title: str, height: int | None = None) -> go.Figure:
     fig = px.imshow(confusion, x=list(class_names), y=list(class_names), text_auto=True, color_continuous_scale="Blues",
                     labels=dict(x="predicted", y="true", color="images"), title=title)
-    fig.update_layout(height=380 if len(class_names) > 4 else 320, margin=dict(l=10, r=10, t=40, b=10), coloraxis_showscale=False)
+    fig.update_layout(height=height or (380 if len(class_names) > 4 else 320), margin=dict(l=10, r=10, t=40, b=10),
+                      coloraxis_showscale=False)
     fig.update_xaxes(type="category")
     fig.update_yaxes(type="category")
     return fig
 
 
 def show(fig: go.Figure, key: str | None = None) -> None:
-    st.plotly_chart(fig, key=key, config={"displayModeBar": False})
+    show_chart(fig, key)
 
 
 # ----------------------------------------------------------------------------- live training
 
-def choose_config() -> tuple[TrainingConfig, bool]:
-    """The training settings, in a form so nothing reruns until Train is pressed."""
-    running = "live_run" in st.session_state
-    with st.form("config"):
-        a, b, c = st.columns(3)
-        epochs = a.slider("Epochs", 1, 50, 10, key="epochs")
-        batch_size = a.select_slider("Batch size", (8, 16, 32, 64, 128), 32, key="batch_size")
-        layers = b.slider("Convolution layers", 1, 3, 2, key="layers")
-        first = b.select_slider("Filters in the first layer (doubling in each next one)", (2, 4, 8, 16, 32), 8, key="train_filters")
-        activation = b.selectbox("Activation", ACTIVATIONS, key="train_activation")
-        optimizer = c.selectbox("Optimizer", list(OPTIMIZERS), format_func=OPTIMIZER_NAMES.get, key="optimizer")
-        learning_rate = c.select_slider("Learning rate", LEARNING_RATES, 1e-3, format_func=lambda v: f"{v:g}", key="learning_rate")
-        dropout = c.slider("Dropout before the last layer", 0.0, 0.7, 0.25, 0.05, key="dropout")
-        seed = a.number_input("Seed (the split and the starting weights)", 0, 9999, 42, key="seed")
-        train = st.form_submit_button("Train", type="primary", disabled=running, key="train")
+def choose_config(ready: bool) -> tuple[TrainingConfig, bool]:
+    """The training settings, in a form so nothing reruns until Train is pressed: the epochs beside Train, the network
+    folded away, so that the run's bar and curves appear on the same screen as the button. Train is enabled only when
+    the data are `ready`."""
+    running = is_running("live")
+    with st.form("config", border=False):
+        with st.expander("Network and training settings"):
+            a, b, c = st.columns(3)
+            batch_size = a.select_slider("Batch size", (8, 16, 32, 64, 128), 32, key="batch_size")
+            seed = a.number_input("Seed (the split and the starting weights)", 0, 9999, 42, key="seed")
+            layers = b.slider("Convolution layers", 1, 3, 2, key="layers")
+            first = b.select_slider("Filters in the first layer (doubling in each next one)", (2, 4, 8, 16, 32), 8, key="train_filters")
+            activation = b.selectbox("Activation", ACTIVATIONS, key="train_activation")
+            optimizer = c.selectbox("Optimizer", list(OPTIMIZERS), format_func=OPTIMIZER_NAMES.get, key="optimizer")
+            learning_rate = c.select_slider("Learning rate", LEARNING_RATES, 1e-3, format_func=lambda v: f"{v:g}", key="learning_rate")
+            dropout = c.slider("Dropout before the last layer", 0.0, 0.7, 0.25, 0.05, key="dropout")
+        epochs_column, button_column = st.columns([4, 1], vertical_alignment="bottom")
+        epochs = epochs_column.slider("Epochs", 1, 50, 10, key="epochs")
+        train = button_column.form_submit_button("Train", type="primary", disabled=running or not ready, key="train",
+                                                 width="stretch")
     config = TrainingConfig(epochs, batch_size, tuple(first * 2 ** i for i in range(layers)), activation, optimizer,
                             learning_rate, dropout, int(seed))
     return config, train
+
+
+def apply_pace() -> None:
+    """The pace chosen, for the run training now too (the next epoch keeps it)."""
+    if job := st.session_state.get("live_job"):
+        job.work.min_epoch_s = PACES[st.session_state["train_pace"]]
+
+
+def step(job: Job) -> None:
+    """One more epoch, then pause."""
+    job.work.step(job.pause)
+    job.resume()
 
 
 def record(result: RunResult) -> None:
@@ -182,28 +270,49 @@ def record(result: RunResult) -> None:
     st.session_state["last_model_file"] = keras_file(result.model)
 
 
-@st.fragment(run_every=POLL_S if "live_run" in st.session_state else None)
-def live_view() -> None:
-    """Redraws every second while a run trains; when it ends, records it and refreshes the whole page."""
-    run: LiveRun | None = st.session_state.get("live_run")
-    if run is None:
+def runs_table(runs: list[dict]) -> pd.DataFrame:
+    """The runs side by side in few, narrow columns, so that the table fits a 1280-pixel screen."""
+    return pd.DataFrame({
+        "Run": [r["Run"] for r in runs],
+        "Data": [r["Data"] for r in runs],
+        "Epochs": [r["Epochs"] + (" stopped" if r["Stopped early"] else "") for r in runs],
+        "Network": [f"{r['Filters']} {r['Activation']}, dropout {r['Dropout']:g}, {r['Parameters']:,} weights" for r in runs],
+        "Training": [f"{r['Optimizer']} {r['Learning rate']}, batch {r['Batch']}" for r in runs],
+        "Validation": [r["Validation accuracy"] for r in runs],
+        "Test": [r["Test accuracy"] for r in runs],
+        "Seconds": [r["Seconds"] for r in runs],
+    })
+
+
+def live_view(job: Job) -> None:
+    """Redrawn with the bar while a run trains: One epoch, the curves so far, and what the network gets wrong."""
+    work: LiveTraining = job.work
+    curves, errors = st.columns([3, 2])
+    with curves:
+        show(curves_figure(work.history, work.config.epochs, LIVE_CHART_PX), key="live_curves")
+    with errors:
+        if work.check is not None:
+            title = f"Validation images after epoch {work.check.epoch}"
+            show(confusion_figure(work.check.confusion, work.data.class_names, title, LIVE_CHART_PX), key="live_confusion")
+    left, right = st.columns([1, 4], vertical_alignment="center")
+    left.button("One epoch", icon=":material/skip_next:", on_click=step, args=(job,), disabled=job.stopping,
+                key="train_step", width="stretch", help="Train one more epoch, then pause: time to talk it over.")
+    right.caption("One epoch trains one more pass over the training images, then pauses; Resume goes on at the pace above.")
+    if work.check is not None:
+        show_mistakes(work.check, work.data.class_names)
+
+
+def show_mistakes(check: EpochCheck, class_names: tuple[str, ...]) -> None:
+    """The validation images the network got wrong after the latest epoch, surest first, with their labels."""
+    if not check.mistakes:
+        st.caption(f"After epoch {check.epoch} the network gets every validation image right.")
         return
-    if run.done:
-        del st.session_state["live_run"]
-        if run.error:
-            st.session_state["live_error"] = run.error
-        else:
-            record(run.result)
-        st.rerun()
-    done = len(run.history.get("loss", []))
-    state = " — stopping after this batch…" if run.stopping else " — paused" if run.paused else ""
-    bar, pause, stop = st.columns([5, 1, 1], vertical_alignment="bottom")
-    bar.progress(done / run.config.epochs, text=f"Training on {run.data.name}: epoch {done} of {run.config.epochs} done{state}")
-    pause.button("Resume" if run.paused else "Pause", icon=":material/play_arrow:" if run.paused else ":material/pause:",
-                 on_click=run.resume if run.paused else run.pause, disabled=run.stopping, key="pause",
-                 width="stretch")  # one button, so the fragment redraws it in place
-    stop.button("■ Stop", on_click=run.stop, disabled=run.stopping, key="stop", width="stretch")
-    show(curves_figure(run.history, run.config.epochs), key="live_curves")
+    st.caption(f"After epoch {check.epoch}: validation images it gets wrong, surest first (true → predicted)")
+    images = [cv2.resize(image[..., 0], (MISTAKE_PX, MISTAKE_PX), interpolation=cv2.INTER_NEAREST)
+              for image, _, _, _ in check.mistakes]
+    captions = [f"{class_names[true]} → {class_names[said]} ({probability_text(p)})" for _, true, said, p in check.mistakes]
+    for column, image, caption in zip(st.columns(len(check.mistakes)), images, captions, strict=True):
+        column.image(image, caption=caption, width=MISTAKE_PX, clamp=True)
 
 
 def show_last_result() -> None:
@@ -284,27 +393,27 @@ def try_network(result: RunResult) -> None:
 
 
 def live_training_tab() -> None:
-    st.markdown("Choose the data and the network, press **Train**, and watch the loss and accuracy after every epoch. "
-                "The data are split once (seeded, stratified): 64 % to train on, 16 % for the validation curve, and "
-                "20 % kept back for the test accuracy at the end.")
+    st.caption("Press **Train** and watch the loss, the accuracy and the mistakes after every epoch. The data are split "
+               "once (seeded, stratified): 64 % to train on, 16 % for the validation curve and mistakes, and 20 % kept "
+               "back for the test accuracy at the end.")
     data = choose_data()
-    config, train = choose_config()
-    if train and data is None:
-        st.warning("Load the X-rays first (the button above the settings).")
-    if train and data is not None and "live_run" not in st.session_state:
-        st.session_state.pop("live_error", None)
-        st.session_state["live_run"] = LiveRun(data, config).start()
+    config, train = choose_config(ready=data is not None)
+    if train and data is not None and not is_running("live"):
+        work = LiveTraining(data, config, min_epoch_s=PACES[st.session_state["train_pace"]])
+        start_job("live", uuid.uuid4().hex, work, queued=True, shared=False)
         st.rerun()  # redraw the form disabled and start polling
-    if error := st.session_state.get("live_error"):
-        st.error(error)
-    live_view()
+    follow_job("live", partial(describe_error, "Training"), pausable=True, draw=live_view)
+    if (finished := st.session_state.pop("live_result", None)) is not None:
+        record(finished)
     show_last_result()
     runs = st.session_state.get("runs", [])
     if runs:
         st.subheader("Your runs")
-        st.dataframe(pd.DataFrame(runs), hide_index=True, column_config={
-            "Validation accuracy": st.column_config.NumberColumn(format="percent"),
-            "Test accuracy": st.column_config.NumberColumn(format="percent"),
+        st.dataframe(runs_table(runs), hide_index=True, column_config={
+            "Run": st.column_config.NumberColumn(width=48),
+            "Validation": st.column_config.NumberColumn(format="percent", width=96),
+            "Test": st.column_config.NumberColumn(format="percent", width=80),
+            "Seconds": st.column_config.NumberColumn(width=80),
         })
         if st.button("Clear the runs", key="clear_runs"):
             for key in ("runs", "last_result", "last_model_file"):
@@ -315,22 +424,24 @@ def live_training_tab() -> None:
 # ----------------------------------------------------------------------------- scratch versus transfer
 
 def comparison_tab() -> None:
-    st.markdown(
-        "Two ways to get an X-ray classifier from the same few hundred images, scored on the same held-out 20 %: "
-        "a small CNN **trained from scratch**, and **transfer learning**: MobileNetV2, trained on ImageNet photos "
-        "and frozen, turns each X-ray into features, and a logistic regression learns the four classes from them.")
-    root = choose_xray_folder("compare")
-    a, b = st.columns(2)
+    st.caption(
+        "Two ways to get a classifier from the same few hundred films, scored on the same held-out 20 %: a small CNN "
+        "**trained from scratch**, and **transfer learning**: MobileNetV2, trained on ImageNet photos and frozen, turns "
+        "each film into features, and a logistic regression learns the classes from them.")
+    source = choose_xray_source("compare", phantoms=True)
+    a, b, c = st.columns([2, 2, 1], vertical_alignment="bottom")
     size = a.select_slider("Scratch CNN input size (pixels)", (32, 48, 64, 96), 64, key="compare_size")
     epochs = b.slider("Scratch CNN epochs", 5, 60, 30, key="compare_epochs")
     config = TrainingConfig(epochs=epochs, batch_size=32, filters=(16, 32, 64), dropout=0.3)
-    if st.button("Run the comparison", type="primary", key="compare", disabled=root is None or is_running("comparison")):
-        start_job("comparison", ("comparison", root, size, config), partial(compare, root, size, config))
+    if c.button("Run the comparison", type="primary", key="compare", disabled=source is None or is_running("comparison"),
+                width="stretch"):
+        start_job("comparison", ("comparison", source.kind, source.name, size, config), partial(compare, source.films(), size, config),
+                  queued=True)
     follow_job("comparison", partial(describe_error, "The comparison"))
     result: Comparison | None = st.session_state.get("comparison_result")
     if result is None:
-        st.caption(f"Takes about a minute on a laptop CPU: reading every X-ray, MobileNetV2 at {TRANSFER_SIZE} px, then the "
-                   "small CNN's epochs. The bar follows each step, and Stop ends the run. Settings already run on "
+        st.caption(f"Takes a minute or two on a laptop CPU: reading every film, MobileNetV2 at {TRANSFER_SIZE} px, then "
+                   "the small CNN's epochs. The bar follows each step, and Stop ends the run. Settings already run on "
                    "this server give their result at once.")
         return
     table = pd.DataFrame([{
@@ -342,15 +453,20 @@ def comparison_tab() -> None:
     st.markdown(
         f"Trained on {result.n_train} images, tested once on {result.n_test}. Always answering the commonest class "
         f"would score {result.majority_accuracy:.0%}. With so few test images the 95 % intervals are wide: a gap "
-        "smaller than they are may be luck of the split. Both models see images from the same sources as their "
-        "training images, so neither figure says how they would do on another hospital's X-rays.")
+        "smaller than they are may be luck of the split. " + (
+            "These are drawn phantoms, not X-rays: the figures say which approach learns this task, nothing about "
+            "patients." if result.class_names != DISPLAY_NAMES else
+            "Both models see images from the same sources as their training images, so neither figure says how they "
+            "would do on another hospital's X-rays."))
     columns = st.columns(len(result.results))
-    for i, (column, r) in enumerate(zip(columns, result.results)):
+    for i, (column, r) in enumerate(zip(columns, result.results, strict=True)):
         with column:
-            show(confusion_figure(r.confusion, DISPLAY_NAMES, r.name), key=f"compare_confusion_{i}")
+            show(confusion_figure(r.confusion, result.class_names, r.name), key=f"compare_confusion_{i}")
 
 
 intro_with_switch("Small networks, trained here on the server's CPU while you watch.")
+page_context("how a small CNN learns: loss and accuracy after each epoch, on training and validation images, what "
+             "it gets wrong, and how a network trained from scratch compares with one that starts from ImageNet.")
 live_tab, compare_tab = st.tabs(["Train live", "Scratch versus transfer"])
 with live_tab:
     live_training_tab()

@@ -21,7 +21,7 @@ def test_each_image_gets_bright_text_in_a_top_or_bottom_band_and_keeps_its_shape
     stamped = with_burned_in_labels(images, 0)
     assert stamped.shape == images.shape and stamped.dtype == images.dtype
     assert stamped.min() >= 0 and stamped.max() <= 255
-    for before, after in zip(images, stamped):
+    for before, after in zip(images, stamped, strict=True):
         changed = np.argwhere(np.any(before != after, axis=2))
         assert len(changed) > 20 and after.max() >= 200  # a bright marker was drawn
         rows = changed[:, 0]

@@ -158,7 +158,7 @@ def test_cli_answers_every_file_in_order_and_one_bad_file_breaks_nothing(corpus,
     assert run.returncode == 2 and "Traceback" not in run.stderr
     results = [json.loads(line) for line in run.stdout.splitlines()]
     assert [r["file"] for r in results] == files
-    for (name, _, expected), result in zip(KINDS, results):
+    for (name, _, expected), result in zip(KINDS, results, strict=True):
         if isinstance(expected, Refused):
             assert result["error"].startswith(f"{name}: ") and expected.reason in result["error"], result
         elif expected == XRAY:

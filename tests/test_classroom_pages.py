@@ -217,10 +217,34 @@ def test_the_projector_switch_enlarges_images_and_numbers_and_stays_on_for_the_s
     recurrent.session_state["projector"] = True  # as the lab left it in this session
     recurrent.run()
     assert recurrent.toggle(key="projector_switch").value is True and len(recurrent.get("html")) == 1
-    bars = chart(recurrent, "After reading 'h':<br>how likely is each character to come next?")
+    bars = next_character_chart(recurrent)
     assert bars["layout"]["xaxis"]["tickfont"]["size"] >= 16
     recurrent.toggle(key="projector_switch").set_value(False).run()
     assert recurrent.session_state["projector"] is False and not recurrent.get("html")
+
+
+def font_sizes(spec, inside_font: bool = False) -> list[float]:
+    """Every font size a chart's JSON sets, outside its template (Streamlit's theme replaces the template)."""
+    if isinstance(spec, dict):
+        found = [spec["size"]] if inside_font and "size" in spec else []
+        return found + [size for key, value in spec.items() if key != "template"
+                        for size in font_sizes(value, "font" in key.lower())]
+    if isinstance(spec, list):
+        return [size for item in spec for size in font_sizes(item, inside_font)]
+    return []
+
+
+@pytest.mark.parametrize("name", ["convolution_lab.py", "inside_the_cnn.py", "recurrent_cell.py", "shortcut_lesson.py"])
+def test_in_projector_mode_every_chart_sets_every_font_to_at_least_16px(name):
+    at = AppTest.from_file(str(PAGES / name), default_timeout=180)
+    at.session_state["projector"] = True
+    at.run()
+    figures = [json.loads(chart.proto.spec) for chart in at.get("plotly_chart")]
+    assert not at.exception and figures
+    for figure in figures:
+        sizes = [size for size in font_sizes(figure) if size is not None]
+        layout = figure["layout"]
+        assert sizes and min(sizes) >= 16 and layout["font"]["size"] >= 16, layout.get("title")
 
 
 def test_convolution_lab_pools_the_course_example():
@@ -231,6 +255,11 @@ def test_convolution_lab_pools_the_course_example():
 
 
 # ----------------------------------------------------------------------------- recurrent cell
+
+def next_character_chart(at: AppTest) -> dict:
+    """The Recurrent cell's bar chart of the next character's probabilities (titled by the text above it)."""
+    return next(f for f in map(json.loads, (c.proto.spec for c in at.get("plotly_chart"))) if f["data"][0]["type"] == "bar")
+
 
 def shown_h1(at: AppTest) -> list[float]:
     step = markdown_containing(at, "h_1 = tanh")[0]
@@ -243,7 +272,8 @@ def test_recurrent_page_shows_the_slide_hidden_state_to_three_decimals_or_six_wh
     at.toggle(key="all_decimals").set_value(True).run()
     np.testing.assert_allclose(shown_h1(at), SLIDE_H1, atol=1e-6)
     assert at.dataframe[0].value.loc["h1", "h"] == pytest.approx(0.287027)  # W_xh starts at the slide's values
-    assert chart(at, "After reading 'h':<br>how likely is each character to come next?")["data"][0]["type"] == "bar"
+    assert markdown_containing(at, "**After reading 'h':** how likely is each character to come next?")
+    assert list(next_character_chart(at)["data"][0]["x"]) == ["h", "e", "l", "o"]
 
 
 def test_recurrent_caption_follows_the_text_and_the_weights_reset_to_the_slide():
@@ -285,7 +315,7 @@ def png(pixels: np.ndarray) -> bytes:
 
 @pytest.mark.training
 def test_one_epoch_on_the_digits_shows_its_curves_then_downloads_and_answers_on_an_image_of_your_choice(tmp_path):
-    at = rerun_while(train_digits(1), "live_run", 90)
+    at = rerun_while(train_digits(1), "live_job", 90)
     assert not at.exception, [e.value for e in at.exception]
     runs = at.session_state["runs"]
     assert len(runs) == 1 and runs[0]["Epochs"] == "1/1" and 0 <= runs[0]["Test accuracy"] <= 1
@@ -314,15 +344,17 @@ def test_one_epoch_on_the_digits_shows_its_curves_then_downloads_and_answers_on_
 @pytest.mark.training
 def test_training_can_be_paused_resumed_and_stopped():
     at = train_digits(50)
-    run = at.session_state["live_run"]
-    at.button(key="pause").click().run()
+    run = at.session_state["live_job"]
+    run.wait(0.5)  # a free training slot is taken at once; the bar with Pause shows from then
+    at.run()
+    at.button(key="live_pause").click().run()
     assert run.paused and at.get("progress")[0].proto.text.endswith("— paused")
-    epochs = len(run.history.get("loss", []))
-    assert at.button(key="pause").label == "Resume"
-    at.button(key="pause").click().run()
-    assert not run.paused and at.button(key="pause").label == "Pause"
-    at.button(key="stop").click().run()
-    rerun_while(at, "live_run", 90)
+    epochs = len(run.work.history.get("loss", []))
+    assert at.button(key="live_pause").label == "Resume"
+    at.button(key="live_pause").click().run()
+    assert not run.paused and at.button(key="live_pause").label == "Pause"
+    at.button(key="live_stop").click().run()
+    rerun_while(at, "live_job", 90)
     assert not at.exception
     runs = at.session_state["runs"]
     assert runs[0]["Stopped early"] and epochs <= at.session_state["last_result"].epochs_run < 50
@@ -340,8 +372,7 @@ def test_xrays_load_with_a_bar_then_the_network_trains_and_reads_a_sample_film(s
     monkeypatch.setenv("CXR_DATA_ROOTS", str(small_xray_folder))
     at = choose_server_xrays(open_page("train_in_browser.py"), small_xray_folder, 32)
     at.slider(key="epochs").set_value(1)
-    at.button(key="train").click().run()
-    assert [w.value for w in at.warning] == ["Load the X-rays first (the button above the settings)."]
+    assert at.button(key="train").disabled  # until the X-rays are loaded
 
     at.button(key="load_xrays").click().run()
     assert at.get("progress") or "xrays_result" in at.session_state  # the bar, unless it was already done
@@ -349,7 +380,7 @@ def test_xrays_load_with_a_bar_then_the_network_trains_and_reads_a_sample_film(s
     assert not at.error and at.session_state["xrays_result"].x.shape == (24, 32, 32, 1)
 
     at.button(key="train").click().run()
-    rerun_while(at, "live_run", 90)
+    rerun_while(at, "live_job", 90)
     at.radio(key="try_source").set_value("A sample film").run()
     at.selectbox(key="try_sample").set_value("Child healthy").run()
     assert network_says(at).startswith("The sample film 'Child healthy'. The network says **")
@@ -448,9 +479,14 @@ def test_inside_the_cnn_names_no_class_for_the_phantom_and_says_why_its_map_mean
     at = open_page("inside_the_cnn.py", timeout=180)
     at.radio(key="image_source").set_value("Chest phantom (a drawing, not an X-ray)").run()
     answer = next(w.value for w in at.warning if "The model's answer for" in w.value)
-    assert "Not a chest X-ray" in answer and "no class is named" in answer and "means nothing" in answer
+    assert "Not a chest X-ray" in answer and "no class is named" in answer and "shows no map" in answer
     assert not any(name in answer for name in ("COVID-19", "Healthy", "Bacterial", "Viral")) and "%" not in answer
-    assert not at.exception
+    maps = [i for i in at.get("image") if "Grad-CAM for" in i.proto.imgs[0].caption]
+    assert not at.exception and not maps and "cam_class_the chest phantom" not in at.session_state  # no class selector
+
+    at.toggle(key="cam_refused").set_value(True).run()  # the teacher asks for the demonstration
+    assert not at.exception and [i for i in at.get("image") if "Grad-CAM for" in i.proto.imgs[0].caption]
+    assert any(c.value.startswith("A demonstration only") and "says nothing about disease" in c.value for c in at.caption)
 
 
 def test_inside_the_cnn_offers_the_xrays_uploaded_on_diagnose(classifier, xray_paths):

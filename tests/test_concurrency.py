@@ -7,6 +7,7 @@ import numpy as np
 import pytest
 
 from core.imaging.decode import read_image_file
+from core.serving.batching import InferenceQueue
 from core.serving.classifier import Analysis, Classifier
 
 SESSIONS = 16
@@ -41,10 +42,37 @@ def test_sixteen_threads_get_their_own_answers(classifier, xrays):
 
     with ThreadPoolExecutor(SESSIONS) as pool:
         together = list(pool.map(session, range(SESSIONS)))
-    for (analysis, batch), rounds in zip(alone, together):
+    for (analysis, batch), rounds in zip(alone, together, strict=True):
         for round_analysis, round_batch in rounds:
             assert_same(round_analysis, analysis)
             assert_same(round_batch, batch)
+    assert max(classifier.queue.batch_sizes[-SESSIONS * ROUNDS:]) > 1  # films of several sessions shared a pass
+
+
+def test_the_queue_batches_callers_and_gives_each_its_own_rows_or_its_own_error():
+    def run(x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        if (x < 0).any():
+            raise ValueError("negative input")
+        return x * 2, x.sum(axis=1)
+
+    queue = InferenceQueue(run, window_s=0.02, max_batch=4)
+    start = threading.Barrier(SESSIONS)
+
+    def caller(index: int) -> tuple[np.ndarray, ...] | str:
+        start.wait()
+        try:
+            return queue.submit(np.full(3, index - 1.0))  # caller 0 sends a bad input
+        except ValueError as err:
+            return str(err)
+
+    with ThreadPoolExecutor(SESSIONS) as pool:
+        answers = list(pool.map(caller, range(SESSIONS)))
+    assert answers[0] == "negative input"
+    for index, answer in enumerate(answers[1:], start=1):  # the bad input's batch-mates still get their own rows
+        np.testing.assert_array_equal(answer[0], np.full(3, 2.0 * (index - 1)))
+        assert answer[1] == 3.0 * (index - 1)
+    assert max(queue.batch_sizes) == 4 and sum(queue.batch_sizes) == SESSIONS  # batched, bounded, nobody twice
+    np.testing.assert_array_equal(queue.submit(np.ones(3))[0], np.full(3, 2.0))  # still serving after the failure
 
 
 @pytest.fixture

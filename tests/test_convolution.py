@@ -121,7 +121,7 @@ def test_every_pixel_finds_the_output_cell_centred_on_it_or_the_nearest():
             step = pixel_arithmetic(image, kernel, row, col, stride, padding)
             assert step.total == pytest.approx(expected[step.position.row, step.position.col])
             assert window_centre(step.position, kernel.shape, padding) == (centres[0][step.position.row], centres[1][step.position.col])
-            for pixel, chosen, all_centres in zip((row, col), step.position[:2], centres):
+            for pixel, chosen, all_centres in zip((row, col), step.position[:2], centres, strict=True):
                 assert abs(all_centres[chosen] - pixel) == np.abs(all_centres - pixel).min()
     assert window_for_pixel((9, 8), (3, 3), 4, 5, stride=1, padding=1) == (4, 5, 4, 5)  # 'same': pixel and cell agree
     assert window_for_pixel((9, 8), (3, 3), 0, 0, stride=1, padding=0) == (0, 0, 0, 0)  # no window centred on a corner

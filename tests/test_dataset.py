@@ -16,7 +16,7 @@ def test_scan_reads_every_shared_image_with_its_class(dataset_dir):
 def test_folds_are_reproducible_stratified_and_cover_every_image_once(dataset_dir):
     labels = labels_of(scan_dataset(dataset_dir))
     first, second = stratified_folds(labels, 5, seed=7), stratified_folds(labels, 5, seed=7)
-    assert all(np.array_equal(a[1], b[1]) for a, b in zip(first, second))
+    assert all(np.array_equal(a[1], b[1]) for a, b in zip(first, second, strict=True))
     held_out = np.concatenate([val for _, val in first])
     assert sorted(held_out.tolist()) == list(range(len(labels)))
     for _, val in first:  # each fold keeps the class balance within one image

@@ -1,11 +1,11 @@
 """The app through Streamlit's AppTest: every page renders, and the Diagnose page handles real uploads."""
-import ast
 import io
 import json
 from pathlib import Path
 
 import numpy as np
 import pytest
+import streamlit as st
 from conftest import dicom_bytes
 from PIL import Image
 from streamlit.testing.v1 import AppTest
@@ -25,14 +25,6 @@ from pages.common import CLASSROOM_NOTE, DISCLAIMER, plain
 REPO = Path(__file__).resolve().parents[1]
 
 
-def navigation_pages() -> dict[str, str]:
-    """The page files app.py hands to st.navigation (the st.Page("...", title=...) calls), with their titles."""
-    calls = [node for node in ast.walk(ast.parse((REPO / "app.py").read_text()))
-             if isinstance(node, ast.Call) and getattr(node.func, "attr", None) == "Page"]
-    return {call.args[0].value: next(k.value.value for k in call.keywords if k.arg == "title") for call in calls}
-
-
-PAGES = navigation_pages()
 TIMEOUT = 180  # the first run loads TensorFlow and the model
 
 
@@ -76,7 +68,7 @@ def chart_bar(at: AppTest) -> dict:
 def chart_probabilities(at: AppTest) -> dict[str, float]:
     """The four-class chart's bars by full class name."""
     bar = chart_bar(at)
-    return {DISPLAY_NAMES[SHORT_NAMES.index(y)]: x for y, x in zip(bar["y"], bar["x"])}
+    return {DISPLAY_NAMES[SHORT_NAMES.index(y)]: x for y, x in zip(bar["y"], bar["x"], strict=True)}
 
 
 def answer_panel(at: AppTest) -> list[str]:
@@ -100,17 +92,33 @@ def captions(at: AppTest) -> list[str]:
     return [caption for image in at.get("image") for caption in image.captions]
 
 
-@pytest.mark.parametrize("page, title", PAGES.items())
-def test_every_page_opens_under_its_navigation_title_beside_the_models_headline(page, title):
-    at = AppTest.from_file(str(REPO / "app.py"), default_timeout=TIMEOUT).switch_page(page).run()  # a direct link
-    assert not at.exception, f"{page}: {at.exception}"
-    assert at.title[0].value == title
-    sidebar = " ".join(m.value for m in at.sidebar.markdown)
-    assert "Chest X-ray CNN Lab" in sidebar
-    clinical = page in ("pages/diagnose.py", "pages/model_performance.py")
-    assert ("On hospitals it never saw" in sidebar) == clinical  # the clinical model's figures on clinical pages only
-    assert [w.value for w in at.sidebar.warning] == ([DISCLAIMER] if clinical else [])
-    assert [i.value for i in at.sidebar.info] == ([] if clinical else [CLASSROOM_NOTE])
+@pytest.fixture(scope="module")
+def app_pages() -> dict[str, str]:
+    """The page files app.py declares, with their titles: its st.Page calls as Streamlit receives them in a run."""
+    declared, streamlit_page = {}, st.Page
+
+    def recorded_page(page, *args, title=None, **kwargs):
+        declared[page] = title
+        return streamlit_page(page, *args, title=title, **kwargs)
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(st, "Page", recorded_page)
+        open_app()
+    return declared
+
+
+def test_every_page_opens_under_its_navigation_title_beside_the_models_headline(app_pages):
+    assert {"pages/diagnose.py", "pages/model_performance.py"} < set(app_pages)
+    for page, title in app_pages.items():
+        at = AppTest.from_file(str(REPO / "app.py"), default_timeout=TIMEOUT).switch_page(page).run()  # a direct link
+        assert not at.exception, f"{page}: {at.exception}"
+        assert at.title[0].value == title, page
+        sidebar = " ".join(m.value for m in at.sidebar.markdown)
+        assert "Chest X-ray CNN Lab" in sidebar, page
+        clinical = page in ("pages/diagnose.py", "pages/model_performance.py")
+        assert ("On hospitals it never saw" in sidebar) == clinical, page  # the model's figures on clinical pages only
+        assert [w.value for w in at.sidebar.warning] == ([DISCLAIMER] if clinical else []), page
+        assert [i.value for i in at.sidebar.info] == ([] if clinical else [CLASSROOM_NOTE]), page
 
 
 def test_upload_leads_with_the_three_answers_then_probabilities_and_heatmap(classifier, xray_paths):
@@ -242,10 +250,10 @@ def test_the_page_says_which_populations_the_model_was_validated_on_and_what_it_
     card = read_card(DEFAULT_MODEL_DIR)
     note = next(e for e in open_app().expander if e.label.startswith("Who this model was validated on"))
     populations = note.dataframe[0].value
-    by_source = card.training_data["by_source"]
+    by_source = card.training_data.by_source
     assert list(populations["Source"]) == list(by_source)
-    assert list(populations["Images"]) == [s["n"] for s in by_source.values()]
-    for shown, groups in zip(populations["Age groups"], (s["age_groups"] for s in by_source.values())):
+    assert list(populations["Images"]) == [s.n for s in by_source.values()]
+    for shown, groups in zip(populations["Age groups"], (s.age_groups for s in by_source.values()), strict=True):
         assert all(f"{group} {n}" in shown for group, n in groups.items())
     text = " ".join(m.value for m in note.markdown)
     assert "leaving each source out of training in turn" in text

@@ -61,7 +61,7 @@ def test_the_research_csv_has_numeric_answers_and_class_probabilities_empty_for_
 
 def test_the_evaluation_csv_names_classes_and_flags_training_images():
     rows = [{"file": "covid19/x.png", "true": "covid19", "predicted": "normal", "status": "inconclusive",
-             "in_training_set": True, **{f"p_{n}": p for n, p in zip(CLASS_NAMES, (0.3, 0.6, 0.05, 0.05))}}]
+             "in_training_set": True, **{f"p_{n}": p for n, p in zip(CLASS_NAMES, (0.3, 0.6, 0.05, 0.05), strict=True)}}]
     row = read_csv(csv_bytes(with_provenance(evaluation_table(rows), CARD, 0.94, WHEN)))[0]
     assert (row["True class"], row["Predicted"], row["Status"]) == (DISPLAY_NAMES[0], DISPLAY_NAMES[1], "Inconclusive")
     assert row["In training set"] == "yes" and row[DISPLAY_NAMES[1]] == "60.0 %" and "Model" in row and "Time" in row

@@ -8,9 +8,10 @@ import pytest
 from conftest import first_files, linked_dataset
 
 from core.data.folders import DatasetError
+from core.teaching.background import Job
 from core.teaching.live_training import (
     LiveProgress,
-    LiveRun,
+    LiveTraining,
     TrainingConfig,
     build_small_cnn,
     digits_arrays,
@@ -78,35 +79,35 @@ def test_live_progress_sets_stop_training():
 
 
 @pytest.mark.training
-def test_live_run_trains_in_the_background_and_can_be_stopped(digits):
-    run = LiveRun(digits, TrainingConfig(epochs=200, batch_size=64, filters=(4,))).start()
+def test_live_training_runs_as_a_background_job_and_a_stop_keeps_the_network_so_far(digits):
+    run = Job(LiveTraining(digits, TrainingConfig(epochs=200, batch_size=64, filters=(4,)))).start()
     assert not run.done
     run.stop()
     run.wait(60)
-    assert run.done and run.error is None
+    assert run.succeeded and run.error is None
     assert run.result.stopped and run.result.epochs_run < 200
 
 
 @pytest.mark.training
 def test_a_paused_run_waits_for_resume_then_trains_every_epoch(digits):
-    run = LiveRun(digits, TrainingConfig(epochs=2, batch_size=64, filters=(4,)))
+    run = Job(LiveTraining(digits, TrainingConfig(epochs=2, batch_size=64, filters=(4,))))
     run.pause()  # before the first batch ends
     run.start()
     assert run.paused and not run.done
     run.resume()
     run.wait(60)
-    assert run.done and run.error is None and not run.paused
-    assert run.result.epochs_run == 2 and not run.result.stopped
+    assert run.succeeded and not run.paused
+    assert run.result.epochs_run == 2 and not run.result.stopped and len(run.work.history["loss"]) == 2
 
 
 @pytest.mark.training
 def test_a_paused_run_can_still_be_stopped(digits):
-    run = LiveRun(digits, TrainingConfig(epochs=50, batch_size=64, filters=(4,)))
+    run = Job(LiveTraining(digits, TrainingConfig(epochs=50, batch_size=64, filters=(4,))))
     run.pause()
     run.start()
     run.stop()
     run.wait(60)
-    assert run.done and run.error is None
+    assert run.succeeded and run.error is None
     assert run.result.stopped and run.result.epochs_run == 1  # the epoch of the batch it was held after
 
 

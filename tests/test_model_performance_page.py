@@ -89,7 +89,7 @@ def question_rows_match(table: pd.DataFrame, figures: list[dict], yes: str) -> b
     """Each row of a question's table shows the card's figures of one group of films."""
     return len(table) == len(figures) and all(
         row[yes] == f["n_positive"] and all(shown_as(row[column], figure(f)) for column, figure in QUESTION_FIGURES.items())
-        for row, f in zip(table.to_dict("records"), figures))
+        for row, f in zip(table.to_dict("records"), figures, strict=True))
 
 
 def page_text(at: AppTest) -> list[str]:
@@ -133,7 +133,7 @@ def test_the_page_leads_with_each_questions_figures_on_sources_left_out(page):
     tables = [d.value for d in page.dataframe if "Scored against" in d.value]
     scored = [q for q in QUESTIONS if questions[q.name]["left_out"]]
     assert len(tables) == len(scored) and page.dataframe[0].value.equals(tables[0])  # the first table on the page
-    for table, q in zip(tables, scored):
+    for table, q in zip(tables, scored, strict=True):
         left_out = questions[q.name]["left_out"]
         assert list(table["Source"]) == [r["source"] for r in left_out]
         assert list(table["Scored against"]) == [r["paired"] for r in left_out]
@@ -282,10 +282,10 @@ def test_the_by_source_view_shows_one_row_per_source_with_the_cards_figures(page
     assert len(tables) == 2
     assert any(m.value.startswith("**Grouped folds**") for m in view.markdown)
     assert any(m.value.startswith("**Left out**") and "never saw that source" in m.value for m in view.markdown)
-    for table, run in zip(tables, ("grouped_cv", "leave_one_source_out")):
+    for table, run in zip(tables, ("grouped_cv", "leave_one_source_out"), strict=True):
         per_source = validation[run]["per_source"]
         assert list(table["Source"]) == list(per_source)
-        for row, figures in zip(table.to_dict("records"), per_source.values()):
+        for row, figures in zip(table.to_dict("records"), per_source.values(), strict=True):
             assert all(shown_as(row[column], figure(figures)) for column, figure in SOURCE_COLUMNS.items()), (run, row)
 
 
@@ -314,7 +314,7 @@ def test_the_shortcut_audit_and_the_aims_are_the_cards(page):
     three_decimals = {"covid19_auroc", "ece"}  # not shares: the rest are in percent, like every share on the page
     assert list(aims["Value"]) == [f"{a['value']:.3f}" if a["figure"] in three_decimals else f"{a['value']:.1%}"
                                    for a in validation["aims"]]
-    for shown_aim, a in zip(aims["Aim"], validation["aims"]):
+    for shown_aim, a in zip(aims["Aim"], validation["aims"], strict=True):
         bound = float(a["aim"].split()[-1])
         assert shown_aim.endswith(f"{bound:.3f}" if a["figure"] in three_decimals else f" {bound:.1%}"), (shown_aim, a)
     assert list(aims["Met"]) == [{True: "yes", False: "no", None: "not measured"}[a["met"]] for a in validation["aims"]]

@@ -11,11 +11,11 @@ from core.classes import CLASS_NAMES, LABEL_NAMES
 from core.cli import evaluate, predict
 from core.evaluation.question_figures import binary_ece
 from core.model import questions as q
-from core.model.backbones import HEAD_NAME, crop_border, uncrop_map
+from core.model.backbones import HEAD_NAME, crop_border, expose_logits, uncrop_map
 from core.model.calibration import apply_temperature
 from core.model.card import read_card, read_predictions
 from core.paths import DEFAULT_MODEL_DIR
-from core.serving.saliency import Explainer
+from core.serving.saliency import GradCAM
 from core.training import questions as fitting
 
 ANSWERS = {"covid19": {"yes", "no", "inconclusive"}, "abnormal": {"yes", "no", "inconclusive"},
@@ -74,7 +74,7 @@ def test_a_map_of_a_model_that_crops_its_border_lands_where_the_film_is_bright()
         keras.layers.GlobalAveragePooling2D()(maps))
     film = np.zeros((size, size, 3), np.float32)
     film[spot[0] - 3:spot[0] + 3, spot[1] - 3:spot[1] + 3] = 255
-    cam = Explainer(keras.Model(pixels, score), "cells", share).explain(film, 0)
+    cam = GradCAM(expose_logits(keras.Model(pixels, score)), "cells", share)(film[None], 0)[0]
     placed = cv2.resize(cam, (size, size), interpolation=cv2.INTER_LINEAR)
     row, column = np.unravel_index(np.argmax(placed), placed.shape)
     assert abs(row - spot[0]) <= 5 and abs(column - spot[1]) <= 5
@@ -155,7 +155,7 @@ def card_rules(card) -> dict[str, q.QuestionRule]:
 
 def test_each_answer_meets_its_target_on_the_grouped_folds_and_left_out_figures_say_what_was_paired(shipped):
     card, _ = shipped
-    for name, validation in card.questions.items():
+    for validation in card.questions.values():
         figures = validation.grouped_cv
         assert figures.yes_right is None or figures.yes_right >= validation.target
         assert figures.no_right is None or figures.no_right >= validation.target

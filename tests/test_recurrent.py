@@ -36,7 +36,7 @@ def test_rnn_matches_the_slide():
 def test_scalar_recurrent_weight_equals_scaled_identity():
     by_scalar = rnn_steps("hello", W_XH, W_HH, B_H, W_HY)
     by_matrix = rnn_steps("hello", W_XH, W_HH * np.eye(3), B_H, W_HY)
-    for a, b in zip(by_scalar, by_matrix):
+    for a, b in zip(by_scalar, by_matrix, strict=True):
         np.testing.assert_allclose(a.h, b.h)
 
 

@@ -90,7 +90,7 @@ def test_pdf_report_names_the_file_the_model_its_date_the_four_classes_and_the_l
     text = pdf_text(report())
     for expected in ("chest_é.png", f"Model: {CARD.name}, trained {CARD.trained_at}", CARD.model_sha256[:12],
                      "2026-01-02 03:04 UTC", f"{DISPLAY_NAMES[3]}: 45.0 % probability, at or above the 40 % threshold",
-                     "lateral views", *(f"{n} {probability_text(p)}" for n, p in zip(DISPLAY_NAMES, PROBABILITIES))):
+                     "lateral views", *(f"{n} {probability_text(p)}" for n, p in zip(DISPLAY_NAMES, PROBABILITIES, strict=True))):
         assert expected in text, expected
     assert text.index("Detail: the four classes") > text.index("The uploaded image")
 

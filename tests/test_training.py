@@ -1,5 +1,6 @@
 """A tiny training run writes every file, and the result loads and classifies."""
 import os
+import shlex
 import subprocess
 import sys
 
@@ -27,9 +28,10 @@ def test_tiny_training_run_writes_every_file(xray_paths, tmp_path, backbone, siz
     bundle = load_bundle(out)
     card = bundle.card
     assert card.model_sha256 == sha256_of(out / MODEL_FILE) and card.history_sha256 == sha256_of(out / HISTORY_FILE)
-    assert card.backbone == backbone and card.input_size == size and card.training_data["n"] == 12
-    assert card.validation["grouped_by"] == "patient" and card.loso_accuracy is None
-    assert card.recipe["restyled_copies"] == (0 if backbone == "small_cnn" else 2) and card.cross_validation["folds"] == 2
+    assert card.backbone == backbone and card.input_size == size and card.training_data.n == 12
+    assert card.validation.grouped_by == "patient" and card.loso_accuracy is None and card.validation.aims is None
+    assert card.recipe.restyled_copies == (0 if backbone == "small_cnn" else 2) and card.cross_validation.folds == 2
+    assert train.parse_args(shlex.split(card.training_command)[3:]).out == str(out)
     assert len(bundle.history()["folds"]) == 2
     assert len(bundle.predictions()) == 12
     analysis = Classifier.from_dir(out).analyse(read_image_file(xray_paths["normal"][0]).pixels)
@@ -62,11 +64,11 @@ def test_a_multi_source_run_reports_every_source_left_out(small_multisource_dir,
     card = read_card(out)
     validation = card.validation
     sources = {"kermany", "ieee8023", "nih", "hannover", "figure1"}
-    assert set(validation["leave_one_source_out"]["per_source"]) == sources == set(validation["grouped_cv"]["per_source"])
-    left_out_nih = validation["leave_one_source_out"]["per_source"]["nih"]
-    assert set(left_out_nih["recall"]) == {"normal", "pneumonia_unspecified"} and 0 <= left_out_nih["not_a_chest_xray"] <= 1
-    assert {a["figure"] for a in validation["aims"]} >= {"adult_non_covid19_called_covid19", "covid19_auroc", "ece"}
-    assert len(card.training_files) == card.training_data["n"]
+    assert set(validation.leave_one_source_out.per_source) == sources == set(validation.grouped_cv.per_source)
+    left_out_nih = validation.leave_one_source_out.per_source["nih"]
+    assert set(left_out_nih.recall) == {"normal", "pneumonia_unspecified"} and 0 <= left_out_nih.not_a_chest_xray <= 1
+    assert {a.figure for a in validation.aims} >= {"adult_non_covid19_called_covid19", "covid19_auroc", "ece"}
+    assert len(card.training_files) == card.training_data.n
     rows = load_bundle(out).predictions()
     assert {r["source"] for r in rows} == sources and all("left_out_probabilities" in r for r in rows)
     by_patient = {}

@@ -1,13 +1,14 @@
 """Training runs share one server: each draws from its own seed, none reseeds the process, and at most
-MAX_TRAINING_RUNS train at once."""
+MAX_TRAINING_RUNS train at once (a run beyond them waits its turn)."""
 import random
+import threading
 
 import numpy as np
 import pytest
 from sklearn.datasets import load_digits
 
-from core.teaching.background import MAX_TRAINING_RUNS, ServerBusy, training_slot
-from core.teaching.live_training import LabelledArrays, LiveRun, TrainingConfig, build_small_cnn, train_live
+from core.teaching.background import MAX_TRAINING_RUNS, Job, Report, TrainingQueue
+from core.teaching.live_training import LabelledArrays, LiveTraining, TrainingConfig, build_small_cnn, train_live
 
 pytestmark = pytest.mark.training
 
@@ -40,15 +41,16 @@ def test_two_runs_with_one_seed_learn_the_same_curve(digits):
     np.testing.assert_allclose(first, second, rtol=1e-4)
 
 
-def test_a_run_beyond_the_servers_limit_is_refused_with_a_message(digits):
-    with training_slot(), training_slot():
-        run = LiveRun(digits, TrainingConfig(epochs=1)).start()
-        run.wait(60)
-    assert run.result is None
-    assert run.error and f"already training {MAX_TRAINING_RUNS} networks" in run.error
-    with pytest.raises(ServerBusy):
-        with training_slot(), training_slot(), training_slot():
-            pass
-    finished = LiveRun(digits, TrainingConfig(epochs=1)).start()  # the slots were given back
-    finished.wait(120)
-    assert finished.result is not None and finished.error is None
+def test_a_run_beyond_the_servers_limit_waits_its_turn_then_trains(digits):
+    queue, gate = TrainingQueue(), threading.Event()
+
+    def hold(report: Report) -> None:
+        gate.wait(60)
+
+    holders = [Job(hold, queue=queue, owner=f"session {i}").start() for i in range(MAX_TRAINING_RUNS)]
+    run = Job(LiveTraining(digits, TrainingConfig(epochs=1)), queue=queue, owner="me").start()
+    run.wait(0.5)
+    assert not run.started and run.place.position == 1 and run.place.training == MAX_TRAINING_RUNS
+    gate.set()  # one of the others finishes: the waiting run takes its slot
+    run.wait(120)
+    assert run.succeeded and run.result.epochs_run == 1 and all(job.succeeded for job in holders)

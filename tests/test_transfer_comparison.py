@@ -10,7 +10,7 @@ from core.data.folders import labels_of, scan_dataset, stratified_holdout
 from core.teaching import transfer_comparison
 from core.teaching.background import Stopped
 from core.teaching.live_training import TEST_FRACTION, TrainingConfig
-from core.teaching.transfer_comparison import WeightsUnavailableError, compare
+from core.teaching.transfer_comparison import WeightsUnavailableError, compare, folder_films
 
 PER_CLASS = 6
 
@@ -26,7 +26,7 @@ def test_both_approaches_are_scored_on_the_same_test_images(small_folder: Path):
     tmp_path = small_folder
     config = TrainingConfig(epochs=2, batch_size=8, filters=(4,))
     reports = []
-    result = compare(str(tmp_path), scratch_size=32, config=config, report=lambda *r: reports.append(r))
+    result = compare(folder_films(str(tmp_path)), scratch_size=32, config=config, report=lambda *r: reports.append(r))
 
     texts = [text for text, _, _ in reports]
     assert texts[0] == "Step 1 of 3 · reading X-ray 1 of 24" and ("Step 1 of 3 · reading X-ray 24 of 24", 24, 24) in reports
@@ -67,5 +67,6 @@ def test_a_stop_during_feature_extraction_ends_the_comparison_there(small_folder
             raise Stopped
 
     with pytest.raises(Stopped):
-        compare(str(small_folder), scratch_size=32, config=TrainingConfig(epochs=2, batch_size=8, filters=(4,)), report=report)
+        compare(folder_films(str(small_folder)), scratch_size=32, config=TrainingConfig(epochs=2, batch_size=8, filters=(4,)),
+                report=report)
     assert not any("small CNN" in text for text in seen)

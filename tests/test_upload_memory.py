@@ -15,7 +15,8 @@ import core.serving.diagnosis
 from core.classes import DISPLAY_NAMES
 from core.imaging.decode import ImageDecodeError, decode_image
 from core.imaging.viewing import DISPLAY_MAX_SIDE, display_pixels
-from core.serving.diagnosis import GRADCAM, diagnose
+from core.serving.diagnosis import diagnose
+from core.serving.saliency import GradCAM
 from pages.common import plain
 from scripts.local_app import upload_store_bytes
 
@@ -59,8 +60,8 @@ def test_a_large_dicom_keeps_a_display_size_copy_and_gives_the_answers_of_the_fu
     full = decode_image(large_dicom, "large.dcm")
     other = next(i for i in range(len(DISPLAY_NAMES)) if i != result.top)
     np.testing.assert_allclose(result.probabilities, classifier.analyse(full.pixels).probabilities, atol=1e-6)
-    np.testing.assert_allclose(result.saliency_map(classifier, GRADCAM, other),
-                               classifier.explainer.explain(classifier.model_input(full.pixels), other), atol=1e-5)
+    np.testing.assert_allclose(result.saliency_map(classifier, GradCAM, other),
+                               classifier.explainer(GradCAM)(classifier.model_input(full.pixels)[None], other)[0], atol=1e-5)
     window = (1500.0, 1200.0)
     for aids in ({}, {"window": window}, {"window": window, "clahe": True, "inverted": True}):
         np.testing.assert_array_equal(display_pixels(kept, **aids), display_pixels(full, **aids))
@@ -149,7 +150,7 @@ def test_train_a_cnn_tries_an_image_without_an_extension_and_names_one_that_is_n
     at.slider(key="epochs").set_value(1)
     at.button(key="train").click().run()
     deadline = time.monotonic() + 120
-    while "live_run" in at.session_state and time.monotonic() < deadline:  # the page polls while it trains
+    while "live_job" in at.session_state and time.monotonic() < deadline:  # the page polls while it trains
         time.sleep(0.5)
         at.run()
     at.radio(key="try_source").set_value("Your image").run()

@@ -33,7 +33,7 @@ def test_a_zip_reads_like_the_same_files_in_a_folder(shared_files, shared_member
     expected = list(read_labelled_folder(str(linked_dataset(tmp_path, shared_files))))
     assert len(images) == len(shared_members)
     assert [(im.name, im.label, im.error) for im in images] == [(im.name, im.label, "") for im in expected]
-    assert all(np.array_equal(a.pixels, b.pixels) for a, b in zip(images, expected))
+    assert all(np.array_equal(a.pixels, b.pixels) for a, b in zip(images, expected, strict=True))
 
 
 def test_one_enclosing_folder_and_macos_extras_are_ignored(shared_members):

@@ -20,7 +20,7 @@ from core.imaging.decode import ImageDecodeError, read_image_file
 from core.model.abstention import NOT_A_CHEST_XRAY
 from core.model.bundle import DEFAULT_MODEL_DIR, ModelLoadError
 from core.serving.classifier import Analysis, Classifier
-from core.serving.saliency import GRADCAM, METHODS, overlay
+from core.serving.saliency import METHODS, Explainer, GradCAM, overlay
 
 
 def analysis_json(file: str, analysis: Analysis) -> dict:
@@ -36,13 +36,13 @@ def write_overlay(path: Path, pixels, cam) -> None:
     cv2.imwrite(str(path), cv2.cvtColor(overlay(pixels, cam), cv2.COLOR_RGB2BGR))
 
 
-def predict_file(classifier: Classifier, file: str, cam_dir: Path | None, method: str) -> dict:
+def predict_file(classifier: Classifier, file: str, cam_dir: Path | None, method: type[Explainer]) -> dict:
     decoded = read_image_file(file)
     analysis = classifier.analyse(decoded.pixels)
     result = analysis_json(file, analysis)
     if cam_dir is not None:
-        cam = classifier.explainer.explain(classifier.model_input(decoded.pixels), analysis.top, method)
-        result["cam"] = str(cam_dir / f"{Path(file).stem}_{method}.png")
+        cam = classifier.explainer(method)(classifier.model_input(decoded.pixels)[None], analysis.top)[0]
+        result["cam"] = str(cam_dir / f"{Path(file).stem}_{method.key}.png")
         write_overlay(Path(result["cam"]), decoded.pixels, cam)
     return result
 
@@ -52,17 +52,17 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("files", nargs="+", metavar="FILE")
     parser.add_argument("--model", default=str(DEFAULT_MODEL_DIR), help="model folder (default: models/default)")
     parser.add_argument("--cam", type=Path, metavar="OUT_DIR", help="write a heatmap overlay PNG per file here")
-    parser.add_argument("--method", choices=list(METHODS), default=GRADCAM)
+    parser.add_argument("--method", choices=[m.key for m in METHODS], default=GradCAM.key)
     args = parser.parse_args(argv)
     try:
         classifier = Classifier.from_dir(args.model)
     except ModelLoadError as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
-    failed = False
+    method, failed = next(m for m in METHODS if m.key == args.method), False
     for file in args.files:
         try:
-            result = predict_file(classifier, file, args.cam, args.method)
+            result = predict_file(classifier, file, args.cam, method)
         except ImageDecodeError as err:
             result, failed = {"file": file, "error": str(err)}, True
         except OSError as err:

@@ -4,7 +4,6 @@
         [--img-size N] [--folds K] [--restyled-copies N] [--intensity none|clahe] [--border-crop S] [--seed S]
 """
 import argparse
-import shlex
 import sys
 
 from core.classes import LABEL_NAMES
@@ -41,14 +40,13 @@ def parse_args(argv: list[str]) -> TrainSettings:
                      "least 0 and --border-crop between 0 and 0.2")
     recipe = Recipe(restyled_copies=args.restyled_copies if args.backbone != "small_cnn" else 0, intensity=args.intensity,
                     border_crop=args.border_crop)
-    return TrainSettings(args.data_dir, args.out, args.backbone, epochs, img_size, args.folds, args.seed, recipe,
-                         "python -m core.cli.train " + " ".join(shlex.quote(a) for a in argv))
+    return TrainSettings(args.data_dir, args.out, args.backbone, epochs, img_size, args.folds, args.seed, recipe)
 
 
 def summary(card: ModelCard) -> str:
     """What the run found, in a few lines: grouped-CV accuracy, and each question's worst left-out pairing."""
-    cv = card.cross_validation
-    lines = [f"wrote {card.name}: grouped CV four-class accuracy {cv['accuracy']['mean']:.3f} ± {cv['accuracy']['std']:.3f}"]
+    accuracy = card.cross_validation.accuracy
+    lines = [f"wrote {card.name}: grouped CV four-class accuracy {accuracy.mean:.3f} ± {accuracy.std:.3f}"]
     for name, validation in (card.questions or {}).items():
         worst = validation.worst_left_out
         lines.append(f"{name}: grouped CV AUROC {validation.grouped_cv.auroc:.3f}; "

@@ -52,4 +52,6 @@ def imitate_another_source(pixels: np.ndarray, rng: np.random.Generator) -> np.n
         out = out + rng.normal(0.0, rng.uniform(0.0, 0.03), out.shape)
     out = (np.clip(out, 0.0, 1.0) * 255).astype(np.uint8)
     ok, encoded = cv2.imencode(".jpg", out, [cv2.IMWRITE_JPEG_QUALITY, int(rng.integers(30, 95))])
-    return cv2.imdecode(encoded, cv2.IMREAD_GRAYSCALE)
+    restyled = cv2.imdecode(encoded, cv2.IMREAD_GRAYSCALE)
+    assert restyled is not None  # the JPEG OpenCV has just written
+    return restyled

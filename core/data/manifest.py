@@ -46,5 +46,5 @@ def grouped_folds(labels: np.ndarray, groups: list[str], k: int = 5, seed: int =
 
 def source_splits(sources: list[str]) -> dict[str, tuple[np.ndarray, np.ndarray]]:
     """For each source: (indices of every other source, indices of this source)."""
-    sources = np.asarray(sources)
-    return {s: (np.flatnonzero(sources != s), np.flatnonzero(sources == s)) for s in sorted(set(sources))}
+    names = np.asarray(sources)
+    return {s: (np.flatnonzero(names != s), np.flatnonzero(names == s)) for s in sorted(set(sources))}

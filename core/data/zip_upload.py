@@ -79,7 +79,7 @@ def _labelled_members(files: list[zipfile.ZipInfo], names: tuple[str, ...]) -> l
     """(label, 'class/file' name, member) for each image, in registry order then by name, like scan_dataset."""
     paths = _strip_common_folder([PurePosixPath(info.filename) for info in files], names)
     is_image = [p.suffix.lower() in SUPPORTED_EXTENSIONS for p in paths]
-    loose = [info.filename for info, p, image in zip(files, paths, is_image) if image and len(p.parts) != 2]
+    loose = [info.filename for info, p, image in zip(files, paths, is_image, strict=True) if image and len(p.parts) != 2]
     unknown = sorted({p.parts[0] for p in paths if len(p.parts) > 1 and p.parts[0] not in names})
     if unknown:
         raise ZipDatasetError(f"unknown class folder(s) in the ZIP: {', '.join(unknown)}; "
@@ -87,7 +87,7 @@ def _labelled_members(files: list[zipfile.ZipInfo], names: tuple[str, ...]) -> l
     if loose:
         raise ZipDatasetError(f"{', '.join(loose[:5])}{' …' if len(loose) > 5 else ''}: not directly inside a class "
                               f"folder; put each image in a folder named {', '.join(names)}")
-    found = [(names.index(p.parts[0]), str(p), info) for info, p, image in zip(files, paths, is_image) if image]
+    found = [(names.index(p.parts[0]), str(p), info) for info, p, image in zip(files, paths, is_image, strict=True) if image]
     if not found:
         raise ZipDatasetError(f"no images found in the ZIP (looked for {', '.join(SUPPORTED_EXTENSIONS)} "
                               f"in folders named {', '.join(names)})")

@@ -4,14 +4,11 @@ curves, misclassified cases, a side-by-side table of model folders, the tables o
 sources (per source, aims, training populations), and the three questions' tables (left out, grouped folds, and on
 an evaluated set).
 """
-import io
 import re
-import zipfile
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
-import h5py
 import numpy as np
 import pandas as pd
 from sklearn.calibration import calibration_curve
@@ -30,6 +27,8 @@ from core.evaluation.metrics import expected_calibration_error
 from core.model import card as model_card
 from core.model.calibration import apply_temperature
 from core.model.card import MODEL_FILE, ModelCard, QuestionValidation, read_card
+from core.model.card_sections import Aim, SourceFigures, SourcePopulation
+from core.model.keras_internals import count_saved_parameters
 from core.model.questions import question
 from core.serving.answers import base_rate
 
@@ -71,7 +70,7 @@ class Predictions:
 
     def subset(self, keep: np.ndarray) -> "Predictions":
         """The cases where `keep` is True."""
-        return Predictions([f for f, k in zip(self.files, keep) if k], self.y_true[keep], self.probabilities[keep],
+        return Predictions([f for f, k in zip(self.files, keep, strict=True) if k], self.y_true[keep], self.probabilities[keep],
                            None if self.folds is None else self.folds[keep], None if self.sources is None else self.sources[keep])
 
 
@@ -127,8 +126,8 @@ def confusion(p: Predictions, normalise: bool = False, rows: list[int] = LABELS)
 
 def cell_files(p: Predictions, rows: list[int] = LABELS) -> list[list[list[str]]]:
     """The file names in each confusion-matrix cell, [true][predicted]."""
-    cells = [[[] for _ in LABELS] for _ in rows]
-    for name, t, y in zip(p.files, p.y_true, p.y_pred):
+    cells: list[list[list[str]]] = [[[] for _ in LABELS] for _ in rows]
+    for name, t, y in zip(p.files, p.y_true, p.y_pred, strict=True):
         if t in rows:
             cells[rows.index(t)][y].append(name)
     return cells
@@ -217,14 +216,6 @@ def misclassified(p: Predictions) -> pd.DataFrame:
     return frame.sort_values("Confidence", ascending=False, ignore_index=True)
 
 
-def count_parameters(model_file: str | Path) -> int:
-    """Weights in a saved .keras file (trainable or not, as keras's count_params), read without building the model."""
-    with zipfile.ZipFile(model_file) as archive, h5py.File(io.BytesIO(archive.read("model.weights.h5"))) as weights:
-        sizes = []
-        weights.visititems(lambda _, item: sizes.append(item.size) if isinstance(item, h5py.Dataset) else None)
-    return int(sum(sizes))
-
-
 def model_comparison(model_dirs: list[Path]) -> pd.DataFrame:
     """One row per model folder: training images, accuracy on sources left out, cross-validated figures (mean and std
     over folds) and size."""
@@ -234,22 +225,22 @@ def model_comparison(model_dirs: list[Path]) -> pd.DataFrame:
         model_file = directory / MODEL_FILE
         rows.append({
             "Model": directory.name,
-            TRAINED_ON: Path(card.training_data.get("source", "–")).name,
-            "Images": card.training_data["n"],
+            TRAINED_ON: Path(card.training_data.source).name,
+            "Images": card.training_data.n,
             LOSO_ACCURACY: card.loso_accuracy,
-            **{f"{label} {stat}": card.cross_validation.get(key, {}).get(stat) for key, label in CV_FIGURES.items()
+            **{f"{label} {stat}": getattr(getattr(card.cross_validation, key), stat) for key, label in CV_FIGURES.items()
                for stat in ("mean", "std")},
-            "Parameters": count_parameters(model_file) if model_file.is_file() else None,
+            "Parameters": count_saved_parameters(model_file) if model_file.is_file() else None,
         })
     return pd.DataFrame(rows).astype({LOSO_ACCURACY: float})
 
 
-def source_table(per_source: dict[str, dict]) -> pd.DataFrame:
+def source_table(per_source: Mapping[str, SourceFigures]) -> pd.DataFrame:
     """One row per source of a card's per-source figures (core.evaluation.by_source.figures); NaN where nothing measures one."""
     table = pd.DataFrame([{
-        "Source": source, "Images": f["n"],
-        **dict(zip(SOURCE_SHARES, (f.get("accuracy"), f.get("covid19_recall"), f.get("non_covid19_called_covid19"),
-                                   f.get("recall", {}).get("normal", {}).get("recall"), f.get("not_a_chest_xray")))),
+        "Source": source, "Images": f.n,
+        **dict(zip(SOURCE_SHARES, (f.accuracy, f.covid19_recall, f.non_covid19_called_covid19,
+                                   f.recall["normal"].recall if "normal" in f.recall else None, f.not_a_chest_xray), strict=True)),
     } for source, f in per_source.items()], columns=["Source", "Images", *SOURCE_SHARES])
     return table.astype(dict.fromkeys(SOURCE_SHARES, float))
 
@@ -266,25 +257,25 @@ def _aim_text(figure: str, aim: str) -> str:
     return f"{found[1].strip()} {_aim_number(figure, float(found[2]))}" if found else aim
 
 
-def aims_table(aims: list[dict]) -> pd.DataFrame:
+def aims_table(aims: tuple[Aim, ...]) -> pd.DataFrame:
     """A card's aims: the figure, where it is measured, the aim and the measured value (as text, shares in percent)
     and whether it is met."""
-    return pd.DataFrame({"Figure": [AIM_FIGURES.get(a["figure"], a["figure"]) for a in aims],
-                         "Where": [a["where"] for a in aims], "Aim": [_aim_text(a["figure"], a["aim"]) for a in aims],
-                         "Value": [_aim_number(a["figure"], a["value"]) for a in aims],
-                         "Met": [MET[a["met"]] for a in aims]})
+    return pd.DataFrame({"Figure": [AIM_FIGURES.get(a.figure, a.figure) for a in aims],
+                         "Where": [a.where for a in aims], "Aim": [_aim_text(a.figure, a.aim) for a in aims],
+                         "Value": [_aim_number(a.figure, a.value) for a in aims],
+                         "Met": [MET[a.met] for a in aims]})
 
 
-def _counts(counts: dict[str, int], names: dict[str, str] | None = None) -> str:
+def _counts(counts: Mapping[str, int], names: dict[str, str] | None = None) -> str:
     return ", ".join(f"{(names or {}).get(k, k)} {n}" for k, n in counts.items())
 
 
-def populations_table(by_source: dict[str, dict]) -> pd.DataFrame:
-    """One row per training source: images, labels and age groups (ModelCard.training_data["by_source"])."""
-    label_names = dict(zip(LABEL_NAMES, LABEL_DISPLAY))
-    return pd.DataFrame({"Source": list(by_source), "Images": [s["n"] for s in by_source.values()],
-                         "Labels": [_counts(s.get("labels", {}), label_names) for s in by_source.values()],
-                         "Age groups": [_counts(s.get("age_groups", {})) for s in by_source.values()]})
+def populations_table(by_source: Mapping[str, SourcePopulation]) -> pd.DataFrame:
+    """One row per training source: images, labels and age groups (ModelCard.training_data.by_source)."""
+    label_names = dict(zip(LABEL_NAMES, LABEL_DISPLAY, strict=True))
+    return pd.DataFrame({"Source": list(by_source), "Images": [s.n for s in by_source.values()],
+                         "Labels": [_counts(s.labels, label_names) for s in by_source.values()],
+                         "Age groups": [_counts(s.age_groups) for s in by_source.values()]})
 
 
 def yes_column(name: str) -> str:
@@ -296,7 +287,7 @@ def _question_row(figures: Mapping, yes: str) -> dict:
     """Films, of them yes, AUROC, answered, right when answered and the base rate of one group of films."""
     n, positive = figures["n"], figures["n_positive"]
     return {"Films": n, yes: positive, "AUROC": figures["auroc"],
-            **dict(zip(QUESTION_SHARES, (figures["coverage"], figures["right"], base_rate(n, positive))))}
+            **dict(zip(QUESTION_SHARES, (figures["coverage"], figures["right"], base_rate(n, positive)), strict=True))}
 
 
 def _question_frame(rows: list[dict], columns: list[str]) -> pd.DataFrame:

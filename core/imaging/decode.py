@@ -117,9 +117,10 @@ def _decode_pil(data: bytes, name: str) -> DecodedImage:
     with Image.open(BytesIO(data), formats=PIL_FORMATS) as image:
         _check_size(name, *image.size)  # Image.open is lazy: no pixels decoded yet
         metadata = {"Colour mode": image.mode}
-        if getattr(image, "n_frames", 1) > 1:
-            metadata["Frames"] = f"{image.n_frames} (first shown)"
-        source_format = "JPEG" if image.format == "MPO" else image.format  # MPO: a JPEG with extra pictures
+        frames = getattr(image, "n_frames", 1)  # only multi-frame formats have it
+        if frames > 1:
+            metadata["Frames"] = f"{frames} (first shown)"
+        source_format = "JPEG" if image.format == "MPO" else str(image.format)  # PIL_FORMATS: never None  # MPO: a JPEG with extra pictures
         pixels = _pil_to_grey(ImageOps.exif_transpose(image), name)
     metadata = {"Image size": f"{pixels.shape[1]} × {pixels.shape[0]}", **metadata}
     return DecodedImage(name, pixels, source_format, metadata)
@@ -165,7 +166,7 @@ def _read_dicom(data: bytes, name: str) -> Dataset:
     """Parse DICOM bytes (with or without the 128-byte preamble); anything else is not an image file."""
     has_preamble = data[128:132] == b"DICM"
     try:
-        ds = pydicom.dcmread(BytesIO(data), force=True)
+        ds: Dataset = pydicom.dcmread(BytesIO(data), force=True)
     except Exception as err:
         if has_preamble:
             raise ImageDecodeError(name, "truncated or corrupt DICOM data") from err

@@ -47,6 +47,8 @@ def is_monochrome1(decoded: DecodedImage) -> bool:
 
 def preset_window(decoded: DecodedImage, preset: str) -> tuple[float, float]:
     """(centre, width) of a window preset for a DICOM image's stored values."""
+    if decoded.window is None or decoded.dicom_values is None:
+        raise ValueError(f"{decoded.name} is not a DICOM image: it has no window")
     if preset == FILE_WINDOW:
         return decoded.window
     low, high = PRESET_PERCENTILES[preset]

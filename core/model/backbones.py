@@ -19,7 +19,8 @@ FEATURE_LAYERS = {
     "small_cnn": ("last_conv",),
 }
 FEATURES_NAME = "features"  # the concatenated pooled features: the penultimate layer
-HEAD_NAME = "probabilities"  # the softmax layer; its kernel and bias give the logits that Grad-CAM explains
+HEAD_NAME = "probabilities"  # the model's output: the softmax over the logits
+LOGITS_NAME = "logits"  # the head's linear layer: the class scores before the softmax, which Grad-CAM explains
 
 
 class WeightsUnavailableError(RuntimeError):
@@ -116,9 +117,20 @@ def build_head(num_features: int, num_classes: int, feature_sample: np.ndarray |
         mean, variance = feature_sample.mean(axis=0), feature_sample.var(axis=0)
         x = layers.Normalization(mean=mean.tolist(), variance=variance.tolist(), name="standardise")(x)
     x = layers.Dropout(dropout, name="head_dropout")(x)
-    probabilities = layers.Dense(num_classes, activation="softmax", kernel_regularizer=keras.regularizers.L2(l2),
-                                 name=HEAD_NAME)(x)
-    return keras.Model(features, probabilities, name="head")
+    logits = layers.Dense(num_classes, kernel_regularizer=keras.regularizers.L2(l2), name=LOGITS_NAME)(x)
+    return keras.Model(features, layers.Softmax(name=HEAD_NAME)(logits), name="head")
+
+
+def expose_logits(model: keras.Model) -> keras.Model:
+    """`model` with its logits as a layer of their own: a model saved with one softmax Dense head (before the head
+    was split) is rebuilt with that Dense, its weights copied unchanged, as a linear `logits` layer and a softmax."""
+    if any(layer.name == LOGITS_NAME for layer in model.layers):
+        return model
+    head = model.get_layer(HEAD_NAME)
+    logits = layers.Dense.from_config({**head.get_config(), "activation": "linear", "name": LOGITS_NAME})
+    scores = logits(head.input)
+    logits.set_weights(head.get_weights())
+    return keras.Model(model.input, layers.Softmax(name=HEAD_NAME)(scores), name=model.name)
 
 
 def attach_head(extractor: keras.Model, head: keras.Model) -> keras.Model:

@@ -6,13 +6,15 @@ the training history, each saved and loaded here and checked against the SHA-256
 The card alone, without TensorFlow, is core/model/card.py.
 """
 import hashlib
+import io
 from dataclasses import dataclass, replace
 from pathlib import Path
 
 import keras
+from keras.src.saving import saving_lib
 
 from core.hashing import sha256_of
-from core.model.backbones import CAM_LAYER
+from core.model.backbones import CAM_LAYER, expose_logits
 from core.model.card import (
     HISTORY_FILE,
     MODEL_FILE,
@@ -36,7 +38,7 @@ from core.paths import DEFAULT_MODEL_DIR
 class ModelBundle:
     directory: Path
     card: ModelCard
-    model: keras.Model  # pixels (0-255, 3 channels) to probabilities
+    model: keras.Model  # pixels (0-255, 3 channels) to probabilities, through a `logits` layer (expose_logits)
     ood: OodDetector
 
     @property
@@ -52,16 +54,19 @@ class ModelBundle:
 
 def load_bundle(directory: str | Path = DEFAULT_MODEL_DIR) -> ModelBundle:
     """Load a model folder, refusing a card that breaks the contract (core/model/card.py) and any file whose SHA-256
-    differs from the card's."""
+    differs from the card's. The model file is read once: the bytes whose hash matched are the bytes loaded, so
+    `card.model_sha256` names the very weights served."""
     directory = Path(directory)
     card = read_card(directory)
     if card.backbone not in CAM_LAYER:
         raise ModelLoadError(f"{directory}: unknown backbone {card.backbone!r} (known: {', '.join(CAM_LAYER)}); {RETRAIN}")
-    for file_name, sha256 in ((PREDICTIONS_FILE, card.predictions_sha256), (HISTORY_FILE, card.history_sha256),
-                              (MODEL_FILE, card.model_sha256)):
+    for file_name, sha256 in ((PREDICTIONS_FILE, card.predictions_sha256), (HISTORY_FILE, card.history_sha256)):
         checked_bytes(directory, file_name, sha256)
+    model_bytes = checked_bytes(directory, MODEL_FILE, card.model_sha256)
     ood = OodDetector.from_bytes(checked_bytes(directory, OOD_FILE, card.ood.sha256))
-    return ModelBundle(directory, card, keras.saving.load_model(directory / MODEL_FILE, compile=False), ood)
+    # keras.saving.load_model takes only a path; Keras 3's own loader behind it takes the file object
+    model = expose_logits(saving_lib.load_model(io.BytesIO(model_bytes), compile=False))
+    return ModelBundle(directory, card, model, ood)
 
 
 def save_bundle(directory: Path, model: keras.Model, card: ModelCard, ood: OodDetector, predictions: list[dict],

@@ -35,7 +35,7 @@ class OodDetector:
         return float(scores[0]) if np.ndim(features) == 1 else scores
 
     def is_chest_xray(self, features: np.ndarray) -> bool:
-        return self.score(features) <= self.threshold
+        return bool(self.score(features) <= self.threshold)
 
     def to_bytes(self) -> bytes:
         buffer = io.BytesIO()

@@ -80,7 +80,7 @@ class QuestionRule:
     def probability(self, raw: np.ndarray | float) -> np.ndarray:
         return 1.0 / (1.0 + np.exp(-(self.slope * log_odds(np.asarray(raw, dtype=np.float64)) + self.intercept)))
 
-    def answer_codes(self, probability: np.ndarray) -> np.ndarray:
+    def answer_codes(self, probability: np.ndarray | float) -> np.ndarray:
         """1 (yes), 0 (no) or -1 (inconclusive) for each calibrated probability."""
         probability = np.asarray(probability)
         return np.where(probability >= self.high, 1, np.where(probability <= self.low, 0, -1))

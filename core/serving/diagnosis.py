@@ -18,7 +18,7 @@ from core.model.questions import QuestionAnswer
 from core.serving.answers import film_status
 from core.serving.classifier import Classifier
 from core.serving.lung_focus import looked_outside_lungs
-from core.serving.saliency import GRADCAM
+from core.serving.saliency import Explainer, GradCAM
 
 MAX_KEPT = 30  # analyses one session keeps on the Diagnose page; the oldest goes first
 
@@ -39,7 +39,7 @@ class Diagnosis:
     ood_score: float = 0.0  # distance from the training films (Analysis.ood_score)
     looked_outside: bool = False  # the top class's Grad-CAM lay mostly outside the lungs
     analysed_at: datetime = field(default_factory=lambda: datetime.now(UTC))
-    maps: dict[tuple[str, int], np.ndarray] = field(default_factory=dict, repr=False)  # (method, class) -> [0, 1]
+    maps: dict[tuple[type[Explainer], int], np.ndarray] = field(default_factory=dict, repr=False)  # (method, class) -> [0, 1]
 
     @property
     def top(self) -> int:
@@ -54,14 +54,15 @@ class Diagnosis:
         """answers.ANSWERED, READ_WITH_CARE, UNANSWERED or REFUSED."""
         return film_status(self.answers, self.is_chest_xray, self.looked_outside)
 
-    def has_map(self, method: str, class_index: int) -> bool:
+    def has_map(self, method: type[Explainer], class_index: int) -> bool:
         return (method, class_index) in self.maps
 
-    def saliency_map(self, classifier: Classifier, method: str, class_index: int) -> np.ndarray:
-        """Where the network found evidence for class_index (the classifier's Explainer, without a new prediction);
+    def saliency_map(self, classifier: Classifier, method: type[Explainer], class_index: int) -> np.ndarray:
+        """Where the network found evidence for class_index (the classifier's explainer, without a new prediction);
         computed once per (method, class), then reused."""
         if not self.has_map(method, class_index):
-            self.maps[method, class_index] = classifier.explainer.explain(classifier.model_input(self.model_pixels), class_index, method)
+            model_input = classifier.model_input(self.model_pixels)[None]
+            self.maps[method, class_index] = classifier.explainer(method)(model_input, class_index)[0]
         return self.maps[method, class_index]
 
 
@@ -72,9 +73,10 @@ def diagnose(classifier: Classifier, name: str, data: bytes) -> Diagnosis:
     decoded = decode_image(data, name)
     model_pixels = resize_for_model(decoded.pixels, classifier.input_size)
     analysis = classifier.analyse(model_pixels)  # the same input as from decoded.pixels (resize_for_model)
+    assert analysis.cam is not None  # analyse always explains the top class
     is_chest_xray = analysis.status != NOT_A_CHEST_XRAY
     diagnosis = Diagnosis(upload_key(name, data), display_copy(decoded), analysis.probabilities, is_chest_xray,
                           model_pixels, analysis.questions, analysis.ood_score,
                           is_chest_xray and looked_outside_lungs(analysis.cam))
-    diagnosis.maps[GRADCAM, analysis.top] = analysis.cam
+    diagnosis.maps[GradCAM, analysis.top] = analysis.cam
     return diagnosis

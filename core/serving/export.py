@@ -33,7 +33,7 @@ def triage_table(labels: list[str], results: list[Diagnosis]) -> pd.DataFrame:
     (a number, so that the column sorts; empty for a refused film)."""
     rows = []
     for label, result in zip(labels, results, strict=True):
-        row = {"File": label, "Status": FILM_STATUS_TEXT[result.film_status]}
+        row: dict[str, str | float] = {"File": label, "Status": FILM_STATUS_TEXT[result.film_status]}
         for name in QUESTION_NAMES:
             answer = (result.answers or {}).get(name)
             row[TABLE_TITLES[name]] = table_word(answer) if answer else EMPTY
@@ -49,7 +49,7 @@ def research_table(labels: list[str], results: list[Diagnosis], card: ModelCard)
     rows = []
     for label, result in zip(labels, results, strict=True):
         answers, refused = result.answers or {}, not result.is_chest_xray
-        row = {"file": label, "status": result.film_status, "analysed_at": result.analysed_at.strftime(TIME_FORMAT)}
+        row: dict[str, str | float] = {"file": label, "status": result.film_status, "analysed_at": result.analysed_at.strftime(TIME_FORMAT)}
         for name in QUESTION_NAMES:
             answer = answers.get(name)
             row[f"{name}_probability"] = answer.probability if answer else np.nan
@@ -64,7 +64,7 @@ def evaluation_table(rows: list[dict]) -> pd.DataFrame:
     was trained on it, and every class's probability."""
     return pd.DataFrame([{"File": r["file"], "True class": label_display(r["true"]), "Predicted": display_name(r["predicted"]),
                           "Status": STATUS_TEXT[r["status"]], "In training set": "yes" if r["in_training_set"] else "no",
-                          **{d: probability_text(r[f"p_{n}"]) for n, d in zip(CLASS_NAMES, DISPLAY_NAMES)}} for r in rows])
+                          **{d: probability_text(r[f"p_{n}"]) for n, d in zip(CLASS_NAMES, DISPLAY_NAMES, strict=True)}} for r in rows])
 
 
 def with_provenance(table: pd.DataFrame, card: ModelCard, threshold: float, created: datetime) -> pd.DataFrame:

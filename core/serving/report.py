@@ -38,8 +38,8 @@ def decision_text(probabilities: np.ndarray, status: str, threshold: float) -> t
 
 def limits_text(card: ModelCard) -> str:
     """The model's limits in two sentences of plain text: what it learned from and what it has never seen."""
-    sources = len(card.training_data.get("by_source") or {}) or "several"
-    return (f"It learned from {card.training_data['n']} films from {sources} public sources and reads one frontal "
+    sources = len(card.training_data.by_source or {}) or "several"
+    return (f"It learned from {card.training_data.n} films from {sources} public sources and reads one frontal "
             "view without the history or earlier films. It has not seen lateral views, CT, devices, tuberculosis or "
             "other diseases, children outside one to five years, or any hospital's own patients.")
 
@@ -88,7 +88,7 @@ class _Page:
 
     def probabilities(self, probabilities: np.ndarray, highlight: int | None) -> None:
         pdf = self.pdf
-        for i, (name, p) in enumerate(zip(DISPLAY_NAMES, probabilities)):
+        for i, (name, p) in enumerate(zip(DISPLAY_NAMES, probabilities, strict=True)):
             pdf.set_font("helvetica", "B" if i == highlight else "", 10)
             pdf.cell(50, 5.5, name)
             pdf.set_fill_color(*((52, 101, 164) if i == highlight else (150, 175, 205)))

@@ -1,12 +1,15 @@
-"""Where the network looked: one Explainer per model, and heatmap overlays.
+"""Where the network looked: one Explainer class per method (GradCAM, GradCAMPlusPlus, ScoreCAM), each called
+`explainer(images, class_index) -> maps`, and heatmap overlays.
 
 Grad-CAM is the textbook rule (channel weights = mean gradient of the class logit over the maps), compiled with
 TensorFlow; the classifier's own forward pass computes it for the top class with the same function. Grad-CAM++
-and Score-CAM come from tf-keras-vis. Every map stays at the explained layer's resolution (7 x 7 at MobileNetV2's
-last block) and is resized once, by the overlay, to the image it is drawn on.
+and Score-CAM come from tf-keras-vis. Logits are the output of the model's own `logits` layer. Every map stays at
+the explained layer's resolution (7 x 7 at MobileNetV2's last block) and is resized once, by the overlay, to the
+image it is drawn on.
 """
-import threading
-from collections.abc import Callable
+import functools
+from abc import ABC, abstractmethod
+from typing import ClassVar
 
 import cv2
 import keras
@@ -14,13 +17,10 @@ import numpy as np
 import tensorflow as tf
 from tf_keras_vis.gradcam_plus_plus import GradcamPlusPlus
 from tf_keras_vis.scorecam import Scorecam
-from tf_keras_vis.utils.model_modifiers import ReplaceToLinear
 from tf_keras_vis.utils.scores import CategoricalScore
 
-from core.model.backbones import HEAD_NAME, uncrop_map
+from core.model.backbones import LOGITS_NAME, uncrop_map
 
-GRADCAM = "gradcam"
-METHODS = {GRADCAM: "Grad-CAM", "gradcam++": "Grad-CAM++", "scorecam": "Score-CAM"}
 HEATMAP_COLOURS = cv2.COLORMAP_JET  # blue (little) to red (most)
 HEATMAP_OPACITY = 0.4  # default weight of the heatmap over the film
 SCORECAM_MAX_CHANNELS = 64  # "Faster Score-CAM": only the most active channels, so it runs in seconds on a CPU
@@ -40,56 +40,94 @@ def grad_cam(maps: tf.Tensor, gradients: tf.Tensor) -> tf.Tensor:
     return (cam - low) / (high - low + keras.backend.epsilon())
 
 
-class Explainer:
-    """Every saliency method for one model. Each piece is built once, on first use, and shared by every caller:
-    a compiled Grad-CAM per layer, and one model clone each for Grad-CAM++ and Score-CAM."""
+class Explainer(ABC):
+    """One saliency method for one model at one layer, called as pytorch-grad-cam's are: `explainer(images,
+    class_index)` maps each (size, size, 3) model input to an (h, w) map in [0, 1] at the layer's resolution of where
+    `class_index` is supported, placed on the whole film when the model crops its border. The model exposes its logits
+    (core.model.backbones.expose_logits)."""
+    title: ClassVar[str]  # the method's name in captions
+    key: ClassVar[str]  # its name on the command line and in file names
 
-    def __init__(self, model: keras.Model, default_layer: str, border_crop: float = 0.0):
-        self.model, self.default_layer, self.border_crop = model, default_layer, border_crop
-        self.head = model.get_layer(HEAD_NAME)
-        self._gradcams: dict[str, Callable] = {}
-        self._visualisers: dict[str, GradcamPlusPlus | Scorecam] = {}
-        self._lock = threading.Lock()  # sessions run in threads; two first uses must not build two clones
+    def __init__(self, model: keras.Model, layer: str, border_crop: float = 0.0):
+        self.model, self.layer, self.border_crop = model, layer, border_crop
 
-    def logits(self, head_input: tf.Tensor) -> tf.Tensor:
-        """The class scores before the softmax, from the head's input."""
-        return tf.matmul(head_input, self.head.kernel) + self.head.bias
+    def __call__(self, images: np.ndarray, class_index: int) -> np.ndarray:
+        maps = self.maps(np.asarray(images, dtype=np.float32), class_index)
+        return np.stack([uncrop_map(cam, self.border_crop) for cam in maps])
 
-    def explain(self, model_input: np.ndarray, class_index: int, method: str = GRADCAM, layer: str | None = None) -> np.ndarray:
-        """An (h, w) map in [0, 1] at `layer`'s resolution (default: the last conv block) of where `class_index` is
-        supported in one (size, size, 3) model input, placed on the whole film when the model crops its border."""
-        layer = layer or self.default_layer
-        if method == GRADCAM:
-            cam = self._gradcam(layer)(tf.constant(model_input[None], tf.float32), tf.constant(class_index, tf.int32)).numpy()
-            return uncrop_map(cam, self.border_crop)
-        options = {"max_N": SCORECAM_MAX_CHANNELS} if method == "scorecam" else {}
-        cam = self._visualiser(method)(CategoricalScore([class_index]), model_input[None].astype(np.float32), penultimate_layer=layer,
-                                       seek_penultimate_conv_layer=False, expand_cam=False, **options)
-        return uncrop_map(np.nan_to_num(np.asarray(cam[0], dtype=np.float32)).clip(0.0, 1.0), self.border_crop)
+    @abstractmethod
+    def maps(self, images: np.ndarray, class_index: int) -> np.ndarray:
+        """(N, h, w) maps in [0, 1] over the network's field of view."""
 
-    def _gradcam(self, layer: str) -> Callable:
-        with self._lock:
-            if layer not in self._gradcams:
-                graph = keras.Model(self.model.input, [self.model.get_layer(layer).output, self.head.input])
 
-                def run(x: tf.Tensor, class_index: tf.Tensor) -> tf.Tensor:
-                    with tf.GradientTape() as tape:
-                        tape.watch(x)  # records the whole pass, so the gradient reaches frozen layers' maps
-                        maps, head_input = graph(x, training=False)
-                        score = self.logits(head_input)[0, class_index]
-                    return grad_cam(maps, tape.gradient(score, maps))[0]
+class GradCAM(Explainer):
+    """The textbook rule, compiled: channel weights = mean gradient of the class logit over the layer's maps."""
+    title, key = "Grad-CAM", "gradcam"
 
-                self._gradcams[layer] = tf.function(run, reduce_retracing=True)
-            return self._gradcams[layer]
+    def __init__(self, model: keras.Model, layer: str, border_crop: float = 0.0):
+        super().__init__(model, layer, border_crop)
+        graph = keras.Model(model.input, [model.get_layer(layer).output, model.get_layer(LOGITS_NAME).output])
 
-    def _visualiser(self, method: str) -> GradcamPlusPlus | Scorecam:
-        if method not in METHODS:
-            raise ValueError(f"unknown saliency method {method!r}; choose one of {', '.join(METHODS)}")
-        with self._lock:
-            if method not in self._visualisers:  # Score-CAM reads the softmax output itself
-                self._visualisers[method] = (GradcamPlusPlus(self.model, model_modifier=ReplaceToLinear(), clone=True)
-                                             if method == "gradcam++" else Scorecam(self.model))
-            return self._visualisers[method]
+        def run(x: tf.Tensor, class_index: tf.Tensor) -> tf.Tensor:
+            with tf.GradientTape() as tape:
+                tape.watch(x)  # records the whole pass, so the gradient reaches frozen layers' maps
+                maps, logits = graph(x, training=False)
+                score = tf.reduce_sum(logits[:, class_index])  # films do not interact: each gets its own gradient
+            return grad_cam(maps, tape.gradient(score, maps))
+
+        # one trace for any number of films: each new shape would otherwise retrace, and warn in the terminal
+        self._run = tf.function(run, input_signature=[tf.TensorSpec((None, *model.input.shape[1:]), tf.float32),
+                                                      tf.TensorSpec((), tf.int32)])
+
+    def maps(self, images: np.ndarray, class_index: int) -> np.ndarray:
+        return self._run(tf.constant(images), tf.constant(class_index, tf.int32)).numpy()
+
+
+class GradCAMPlusPlus(Explainer):
+    """Grad-CAM++ (tf-keras-vis) on the class logit: weights from second and third derivatives."""
+    title, key = "Grad-CAM++", "gradcam++"
+
+    def __init__(self, model: keras.Model, layer: str, border_crop: float = 0.0):
+        super().__init__(model, layer, border_crop)
+        self._visualiser = GradcamPlusPlus(keras.Model(model.input, model.get_layer(LOGITS_NAME).output), clone=False)
+
+    def maps(self, images: np.ndarray, class_index: int) -> np.ndarray:
+        return _library_maps(self._visualiser(CategoricalScore([class_index] * len(images)), images, penultimate_layer=self.layer,
+                                              seek_penultimate_conv_layer=False, expand_cam=False))
+
+
+class ScoreCAM(Explainer):
+    """Score-CAM (tf-keras-vis): the class probability when the film is masked by each of the layer's most active
+    channels ("Faster Score-CAM"); re-runs the network, a few seconds on a CPU."""
+    title, key = "Score-CAM", "scorecam"
+
+    def __init__(self, model: keras.Model, layer: str, border_crop: float = 0.0):
+        super().__init__(model, layer, border_crop)
+        self._visualiser = Scorecam(_quiet_for_tf_keras_vis(model), clone=False)  # reads the softmax output, as the method's authors do
+
+    def maps(self, images: np.ndarray, class_index: int) -> np.ndarray:
+        """One film at a time: tf-keras-vis picks the most active channels over the whole batch, which would let
+        one film's map depend on the films beside it."""
+        return np.concatenate([_library_maps(self._visualiser(CategoricalScore([class_index]), film[None], penultimate_layer=self.layer,
+                                                              seek_penultimate_conv_layer=False, expand_cam=False,
+                                                              max_N=SCORECAM_MAX_CHANNELS)) for film in images])
+
+
+def _quiet_for_tf_keras_vis(model: keras.Model) -> keras.Model:
+    """The model as tf-keras-vis's Score-CAM calls it, without a word in the server's terminal: the library passes its
+    input as a list and calls predict() with Keras's default progress bar, so this model takes a list of one input
+    and predicts silently."""
+    listed = keras.Model([model.input], model.output)
+    listed.predict = functools.partial(listed.predict, verbose=0)
+    return listed
+
+
+def _library_maps(cams: np.ndarray | list) -> np.ndarray:
+    """tf-keras-vis's maps as (N, h, w) float32 in [0, 1] (a flat map comes back as NaN)."""
+    return np.nan_to_num(np.asarray(cams, dtype=np.float32)).clip(0.0, 1.0)
+
+
+METHODS: tuple[type[Explainer], ...] = (GradCAM, GradCAMPlusPlus, ScoreCAM)
 
 
 def overlay(pixels: np.ndarray, cam: np.ndarray, opacity: float = HEATMAP_OPACITY) -> np.ndarray:

@@ -1,11 +1,10 @@
 """Train a small CNN while a page watches: data sets, the network, a per-epoch callback, and a background run.
 
 Data are split once, seeded and stratified: a test set that training never sees, and a validation set that the
-curves show each epoch. Nothing here imports streamlit; a page polls a LiveRun for its progress, and may pause,
-resume or stop it. A finished network can be tried on any image and handed out as a .keras file.
+curves show each epoch. Nothing here imports streamlit; a page runs LiveTraining as a background job, polls its
+curves, and may pause, resume or stop it. A finished network can be tried on any image and handed out as a .keras file.
 """
 import tempfile
-import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -20,7 +19,9 @@ from sklearn.metrics import confusion_matrix
 
 from core.classes import CLASSES, DISPLAY_NAMES
 from core.data.folders import DatasetError, Progress, labels_of, load_images, scan_dataset, stratified_holdout
-from core.teaching.background import ServerBusy, training_slot
+from core.data.zip_upload import read_labelled_zip
+from core.imaging.preprocess import resize_for_model
+from core.teaching.background import Report, Stopped
 
 ACTIVATIONS = ("relu", "tanh", "sigmoid", "elu")  # Keras activation names
 OPTIMIZERS: dict[str, type[keras.optimizers.Optimizer]] = {
@@ -32,7 +33,8 @@ TEST_FRACTION = 0.2  # of all images, never used for training or for the curves
 VALIDATION_FRACTION = 0.2  # of the rest, shown as the validation curve
 MIN_PER_CLASS = 5  # enough for a stratified test and validation split
 PREDICT_BATCH = 256  # images per forward pass when scoring held-out images
-MAX_PAUSE_S = 30 * 60  # a run paused this long (its tab closed, say) stops by itself instead of waiting forever
+PACE_TICK_S = 0.1  # how often a slowed-down epoch checks for Pause and Stop while it waits
+MISTAKES_SHOWN = 6  # validation images the network got wrong, shown after each epoch
 
 
 @dataclass(frozen=True)
@@ -60,12 +62,37 @@ def xray_arrays(root: str | Path, size: int = 64, progress: Progress | None = No
     """A folder-per-class X-ray set at low resolution; DatasetError says what is wrong with the folder."""
     samples = scan_dataset(root)
     labels = labels_of(samples)
-    counts = np.bincount(labels, minlength=len(CLASSES))
-    too_few = [f"{c.name} ({n})" for c, n in zip(CLASSES, counts) if 0 < n < MIN_PER_CLASS]
-    if too_few:
-        raise DatasetError(f"{root}: every class folder needs at least {MIN_PER_CLASS} images; too few in {', '.join(too_few)}")
+    _check_counts(labels, str(root))
     images = load_images(samples, size, progress)
     return LabelledArrays(f"Chest X-rays {size}×{size}", downsample(images, size).astype(np.float32), labels, DISPLAY_NAMES)
+
+
+def _check_counts(labels: np.ndarray, where: str) -> None:
+    counts = np.bincount(labels, minlength=len(CLASSES))
+    too_few = [f"{c.name} ({n})" for c, n in zip(CLASSES, counts, strict=True) if 0 < n < MIN_PER_CLASS]
+    if too_few:
+        raise DatasetError(f"{where}: every class folder needs at least {MIN_PER_CLASS} images; too few in {', '.join(too_few)}")
+    if np.count_nonzero(counts) < 2:
+        raise DatasetError(f"{where}: a network needs images of at least two classes to learn from")
+
+
+def zip_xray_arrays(data: bytes, size: int = 64, progress: Progress | None = None) -> LabelledArrays:
+    """A folder-per-class ZIP of X-rays, read in memory by the same reader and limits as Model performance, at low
+    resolution as xray_arrays reads a folder; DatasetError names what is wrong (a ZipDatasetError for the archive)."""
+    files = read_labelled_zip(data)
+    images, labels, unreadable = [], [], []
+    for i, item in enumerate(files):
+        if item.pixels is None:
+            unreadable.append(item.error)
+        else:
+            images.append(resize_for_model(item.pixels, size).astype(np.float32) / 255.0)
+            labels.append(item.label)
+        if progress:
+            progress(i + 1, len(files))
+    if unreadable:
+        raise DatasetError("some images in the ZIP could not be read:\n" + "\n".join(unreadable))
+    _check_counts(np.array(labels, dtype=int), "the ZIP")
+    return LabelledArrays(f"Chest X-rays {size}×{size} (your ZIP)", np.stack(images)[..., None], np.array(labels), DISPLAY_NAMES)
 
 
 @dataclass(frozen=True)
@@ -117,17 +144,41 @@ def shuffled_batches(x: np.ndarray, y: np.ndarray, batch_size: int, seed: int) -
     return tf.data.Dataset.from_tensor_slices((x, y)).shuffle(len(x), seed=seed, reshuffle_each_iteration=True).batch(batch_size)
 
 
+@dataclass(frozen=True)
+class EpochCheck:
+    """The validation images after an epoch: true against predicted, and the mistakes the network was surest of."""
+    epoch: int
+    confusion: np.ndarray  # rows: true class, columns: predicted
+    mistakes: tuple[tuple[np.ndarray, int, int, float], ...]  # (image, true class, predicted class, its probability)
+
+
+def epoch_check(model: keras.Model, x: np.ndarray, y: np.ndarray, epoch: int) -> EpochCheck:
+    """How `model` does on the images `x` with labels `y` now; at most MISTAKES_SHOWN of its surest mistakes."""
+    probabilities = model.predict(x, batch_size=PREDICT_BATCH, verbose=0)
+    predicted = probabilities.argmax(axis=1)
+    wrong = np.flatnonzero(predicted != y)
+    surest = wrong[np.argsort(-probabilities[wrong, predicted[wrong]], kind="stable")][:MISTAKES_SHOWN]
+    return EpochCheck(epoch, confusion_matrix(y, predicted, labels=list(range(probabilities.shape[1]))),
+                      tuple((x[i], int(y[i]), int(predicted[i]), float(probabilities[i, predicted[i]])) for i in surest))
+
+
 class LiveProgress(keras.callbacks.Callback):
     """Hands the history so far to `on_epoch` after every epoch, and stops training once `should_stop()` is true.
 
-    `should_stop` is asked after every batch and may block (a paused run); `held_s` adds up the time it took.
+    `should_stop` is asked after every batch and may block (a paused run); `held_s` adds up the time it took. An epoch
+    that ends sooner than `min_epoch_s()` waits out the rest (slow motion, still answering Pause and Stop), and with
+    `validation` images `on_check` hears how the network does on them after each epoch.
     """
 
-    def __init__(self, on_epoch: Callable[[History], None] | None = None, should_stop: Callable[[], bool] | None = None):
+    def __init__(self, on_epoch: Callable[[History], None] | None = None, should_stop: Callable[[], bool] | None = None,
+                 min_epoch_s: Callable[[], float] = lambda: 0.0, validation: tuple[np.ndarray, np.ndarray] | None = None,
+                 on_check: Callable[[EpochCheck], None] | None = None):
         super().__init__()
-        self.on_epoch, self.should_stop = on_epoch, should_stop
+        self.on_epoch, self.should_stop, self.min_epoch_s = on_epoch, should_stop, min_epoch_s
+        self.validation, self.on_check = validation, on_check
         self.history: History = {}
         self.held_s = 0.0
+        self._epoch_start = time.perf_counter()
 
     def _check_stop(self) -> None:
         if self.should_stop:
@@ -139,12 +190,26 @@ class LiveProgress(keras.callbacks.Callback):
     def on_train_batch_end(self, batch: int, logs: dict | None = None) -> None:
         self._check_stop()
 
+    def on_epoch_begin(self, epoch: int, logs: dict | None = None) -> None:
+        self._epoch_start = time.perf_counter()
+
     def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
         for key, value in (logs or {}).items():
             self.history.setdefault(key, []).append(float(value))
+        if self.on_check and self.validation is not None:
+            self.on_check(epoch_check(self.model, *self.validation, epoch + 1))
         if self.on_epoch:
             self.on_epoch({k: list(v) for k, v in self.history.items()})
+        self._hold_for_pace()
         self._check_stop()
+
+    def _hold_for_pace(self) -> None:
+        """Slow motion: wait until the epoch has lasted `min_epoch_s()`, checking for Pause and Stop as it waits."""
+        while not self.model.stop_training and (left := self._epoch_start + self.min_epoch_s() - time.perf_counter()) > 0:
+            start = time.perf_counter()
+            time.sleep(min(PACE_TICK_S, left))
+            self.held_s += time.perf_counter() - start
+            self._check_stop()
 
 
 @dataclass
@@ -171,14 +236,16 @@ class RunResult:
 
 
 def train_live(data: LabelledArrays, config: TrainingConfig, on_epoch: Callable[[History], None] | None = None,
-               should_stop: Callable[[], bool] | None = None) -> RunResult:
-    """Fit a small CNN on a seeded split of `data`, reporting each epoch; test accuracy on the held-out images."""
+               should_stop: Callable[[], bool] | None = None, min_epoch_s: Callable[[], float] = lambda: 0.0,
+               on_check: Callable[[EpochCheck], None] | None = None) -> RunResult:
+    """Fit a small CNN on a seeded split of `data`, reporting each epoch (and, to `on_check`, the validation images'
+    confusion and mistakes), no epoch shorter than `min_epoch_s()`; test accuracy on the held-out images."""
     rest, test = stratified_holdout(data.y, TEST_FRACTION, config.seed)
     fit_part, val_part = stratified_holdout(data.y[rest], VALIDATION_FRACTION, config.seed)
     train, val = rest[fit_part], rest[val_part]
     model = build_small_cnn(data.x.shape[1:], len(data.class_names), config)
     model.compile(optimizer=make_optimizer(config), loss="sparse_categorical_crossentropy", metrics=["accuracy"])
-    progress = LiveProgress(on_epoch, should_stop)
+    progress = LiveProgress(on_epoch, should_stop, min_epoch_s, (data.x[val], data.y[val]), on_check)
     start = time.perf_counter()
     model.fit(shuffled_batches(data.x[train], data.y[train], config.batch_size, config.seed), epochs=config.epochs, shuffle=False,
               validation_data=(data.x[val], data.y[val]), verbose=0, callbacks=[progress])
@@ -215,72 +282,39 @@ def keras_file(model: keras.Model) -> bytes:
         return path.read_bytes()
 
 
-def _set_event() -> threading.Event:
-    event = threading.Event()
-    event.set()
-    return event
-
-
 @dataclass
-class LiveRun:
-    """A training run in a background thread, so the page stays responsive; poll `history` and `done`, and pause,
-    resume or stop it between batches."""
+class LiveTraining:
+    """The work of one live run, for a background job (core/teaching/background): the curves so far stay readable
+    while it trains, the job's pause holds it between batches, and its stop ends it with the network trained so far."""
     data: LabelledArrays
     config: TrainingConfig
     history: History = field(default_factory=dict)
-    result: RunResult | None = None
-    error: str | None = None
-    _stop: threading.Event = field(default_factory=threading.Event, repr=False)
-    _going: threading.Event = field(default_factory=_set_event, repr=False)  # cleared while paused
-    _thread: threading.Thread | None = field(default=None, repr=False)
+    check: EpochCheck | None = None  # the validation images after the latest epoch
+    min_epoch_s: float = 0.0  # slow motion: the page may change it while the run trains
+    hold: Callable[[], None] | None = None  # pauses the job: called when a one-epoch step ends
+    step_until: int | None = None  # epochs done at which `hold` is called
 
-    def start(self) -> "LiveRun":
-        self._thread = threading.Thread(target=self._run, name="live-training", daemon=True)
-        self._thread.start()
-        return self
+    def step(self, hold: Callable[[], None]) -> None:
+        """Train one more epoch, then `hold` (the job's pause); call the job's resume after this."""
+        self.hold, self.step_until = hold, len(self.history.get("loss", [])) + 1
 
-    def _run(self) -> None:
-        try:
-            with training_slot():
-                self.result = train_live(self.data, self.config, self._record, self._should_stop)
-        except ServerBusy as err:
-            self.error = str(err)
-        except Exception as err:  # shown on the page instead of dying silently in the thread
-            self.error = f"training failed: {type(err).__name__}: {err}"
+    def __call__(self, report: Report) -> RunResult:
+        def should_stop() -> bool:
+            done = len(self.history.get("loss", []))
+            try:
+                report(f"Training on {self.data.name}: epoch {done} of {self.config.epochs} done", done, self.config.epochs)
+            except Stopped:
+                return True
+            return False
+
+        return train_live(self.data, self.config, self._record, should_stop, lambda: self.min_epoch_s, self._check)
+
+    def _check(self, check: EpochCheck) -> None:
+        self.check = check
 
     def _record(self, history: History) -> None:
         self.history = history
-
-    def _should_stop(self) -> bool:
-        """Asked after every batch: waits here while the run is paused, then says whether to stop."""
-        if not self._going.wait(MAX_PAUSE_S):
-            self._stop.set()
-        return self._stop.is_set()
-
-    def pause(self) -> None:
-        """Hold the run after the current batch, until `resume` or `stop`."""
-        self._going.clear()
-
-    def resume(self) -> None:
-        self._going.set()
-
-    def stop(self) -> None:
-        """Ask the run to stop after the current batch (a paused run stops at once)."""
-        self._stop.set()
-        self._going.set()
-
-    @property
-    def paused(self) -> bool:
-        return not self._going.is_set()
-
-    @property
-    def stopping(self) -> bool:
-        return self._stop.is_set()
-
-    @property
-    def done(self) -> bool:
-        return self._thread is not None and not self._thread.is_alive()
-
-    def wait(self, timeout: float | None = None) -> None:
-        if self._thread:
-            self._thread.join(timeout)
+        done = len(history.get("loss", []))
+        if self.step_until is not None and self.step_until <= done < self.config.epochs and self.hold:
+            self.step_until = None
+            self.hold()

@@ -67,7 +67,7 @@ def rnn_steps(
     """Run the RNN over `text`; W_hh may be a scalar (as on the slide) or a hidden x hidden matrix."""
     h = np.zeros(np.shape(W_xh)[0]) if h0 is None else np.asarray(h0, dtype=float)
     steps = []
-    for char, x in zip(text, _one_hots(text)):
+    for char, x in zip(text, _one_hots(text), strict=True):
         recurrent = W_hh * h if np.ndim(W_hh) == 0 else np.asarray(W_hh) @ h
         pre = recurrent + b + W_xh @ x
         h = np.tanh(pre)
@@ -120,7 +120,7 @@ def lstm_steps(text: str, params: LstmParams | None = None) -> list[LstmStep]:
     h = np.zeros(len(p.b["forget"]))
     c = np.zeros_like(h)
     steps = []
-    for char, x in zip(text, _one_hots(text)):
+    for char, x in zip(text, _one_hots(text), strict=True):
         z = {g: p.W[g] @ x + p.U[g] @ h + p.b[g] for g in LSTM_GATES}
         f, i, o = sigmoid(z["forget"]), sigmoid(z["input"]), sigmoid(z["output"])
         g = np.tanh(z["candidate"])

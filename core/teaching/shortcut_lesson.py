@@ -21,8 +21,9 @@ def validation_table(card: ModelCard) -> pd.DataFrame | None:
     the model was never validated across hospitals."""
     if card.loso_accuracy is None:
         return None
-    seen = card.validation["grouped_cv"]["headline"]
-    unseen = card.validation["leave_one_source_out"]["headline"]
+    left_out = card.validation.leave_one_source_out if card.validation else None
+    assert card.validation is not None and left_out is not None  # loso_accuracy comes from them
+    seen, unseen = card.validation.grouped_cv.headline, left_out.headline
     rows = [{"Figure": "Accuracy (films whose class is known)", SEEN: card.cv_accuracy, UNSEEN: card.loso_accuracy}]
-    rows += [{"Figure": words, SEEN: seen[key], UNSEEN: unseen[key]} for key, words in HEADLINE_FIGURES.items()]
+    rows += [{"Figure": words, SEEN: getattr(seen, key), UNSEEN: getattr(unseen, key)} for key, words in HEADLINE_FIGURES.items()]
     return pd.DataFrame(rows)

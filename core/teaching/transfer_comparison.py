@@ -3,39 +3,45 @@
 Transfer: MobileNetV2 (ImageNet weights, frozen) turns each X-ray into pooled features, and a logistic regression
 is fitted on the training images' features. Scratch: the live-training CNN on the same training images at low
 resolution, a fixed number of epochs, no early stopping. Both are scored once on the same held-out test images.
-Every real step (an X-ray read, a feature batch, an epoch) is reported, and a report may stop the work (core/background).
+Every real step (an X-ray read, a feature batch, an epoch) is reported, and a report may stop the work (core/background);
+a page runs it as a queued job, so it waits for a training slot like any other training.
 """
 import os
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+import cv2
 import keras
 import numpy as np
+import tensorflow as tf
 from scipy.stats import binomtest
 from sklearn.linear_model import LogisticRegression
+from sklearn.metrics import accuracy_score, confusion_matrix, f1_score
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
-from core.classes import CLASSES
-from core.data.folders import labels_of, load_images, scan_dataset, stratified_holdout
-from core.evaluation.metrics import classification_summary
+from core.data.folders import stratified_holdout
 from core.model.backbones import build_feature_extractor
-from core.teaching.background import Report, training_slot
+from core.teaching.background import Report
 from core.teaching.live_training import (
     PREDICT_BATCH,
     TEST_FRACTION,
     LabelledArrays,
     TrainingConfig,
     build_small_cnn,
-    downsample,
     make_optimizer,
     shuffled_batches,
+    xray_arrays,
+    zip_xray_arrays,
 )
+from core.teaching.phantom_task import phantom_arrays
 
 TRANSFER_SIZE = 224  # MobileNetV2's ImageNet input size
 FEATURE_BATCH = 32
 STAGES = 3  # reading, feature extraction, scratch training
+FilmReader = Callable[[Report], LabelledArrays]  # the films at TRANSFER_SIZE, reporting each one read or drawn
 
 
 def _ignore(text: str, done: int, total: int) -> None:
@@ -97,27 +103,55 @@ class Comparison:
     n_test: int
     majority_accuracy: float  # always answering the commonest training class
     results: tuple[ApproachResult, ...]
+    class_names: tuple[str, ...]
+
+
+def folder_films(root: str) -> FilmReader:
+    """The X-rays of a folder-per-class folder."""
+    return lambda report: xray_arrays(root, TRANSFER_SIZE, lambda done, total: report(
+        f"Step 1 of {STAGES} · reading X-ray {done} of {total}", done, total))
+
+
+def zip_films(data: bytes) -> FilmReader:
+    """The X-rays of a folder-per-class ZIP held in memory (core/data/zip_upload's reader and limits)."""
+    return lambda report: zip_xray_arrays(data, TRANSFER_SIZE, lambda done, total: report(
+        f"Step 1 of {STAGES} · reading X-ray {done} of {total} from your ZIP", done, total))
+
+
+def phantom_films(seed: int = 0) -> FilmReader:
+    """The generated phantom task (core/teaching/phantom_task): no data needed."""
+    return lambda report: phantom_arrays(TRANSFER_SIZE, seed, lambda done, total: report(
+        f"Step 1 of {STAGES} · drawing phantom film {done} of {total}", done, total))
+
+
+def shrink(x: np.ndarray, size: int) -> np.ndarray:
+    """(N, S, S, 1) greyscale films -> (N, size, size, 1), averaging pixels as the X-ray loaders do."""
+    return np.stack([cv2.resize(im[..., 0], (size, size), interpolation=cv2.INTER_AREA) for im in x])[..., None]
 
 
 def _score(name: str, y_true: np.ndarray, probabilities: np.ndarray, seconds: float) -> ApproachResult:
-    summary = classification_summary(y_true, probabilities)
-    correct = int(round(summary["accuracy"] * summary["n"]))
-    ci = binomtest(correct, summary["n"]).proportion_ci(confidence_level=0.95, method="wilson")
-    return ApproachResult(name, summary["accuracy"], (float(ci.low), float(ci.high)), summary["macro_f1"],
-                          np.array(summary["confusion_matrix"]), seconds)
+    labels = list(range(probabilities.shape[1]))
+    predicted = probabilities.argmax(axis=1)
+    accuracy = float(accuracy_score(y_true, predicted))
+    ci = binomtest(int(np.sum(predicted == y_true)), len(y_true)).proportion_ci(confidence_level=0.95, method="wilson")
+    return ApproachResult(name, accuracy, (float(ci.low), float(ci.high)),
+                          float(f1_score(y_true, predicted, labels=labels, average="macro", zero_division=0)),
+                          confusion_matrix(y_true, predicted, labels=labels), seconds)
 
 
-def transfer_probabilities(images: np.ndarray, labels: np.ndarray, train: np.ndarray, test: np.ndarray,
+def transfer_probabilities(films: LabelledArrays, train: np.ndarray, test: np.ndarray,
                            seed: int, report: Report = _ignore) -> np.ndarray:
     """Frozen MobileNetV2 features + logistic regression; class probabilities of the test images."""
-    batches = -(-len(images) // FEATURE_BATCH)
+    batches = -(-len(films.x) // FEATURE_BATCH)
     report(f"Step 2 of {STAGES} · loading MobileNetV2 and its ImageNet weights", 0, batches)
-    extractor = imagenet_extractor(images.shape[1])
+    extractor = imagenet_extractor(films.x.shape[1])
     label = f"Step 2 of {STAGES} · MobileNetV2 turns the X-rays into features: batch {{}} of {{}}"
-    features = extractor.predict(images, batch_size=FEATURE_BATCH, verbose=0, callbacks=[StepReport(report, label, batches)])
+    pixels = tf.data.Dataset.from_tensor_slices(films.x).batch(FEATURE_BATCH).map(
+        lambda x: tf.repeat(x * 255.0, 3, axis=-1))  # grey in [0, 1] -> the RGB 0-255 pixels the extractor reads
+    features = extractor.predict(pixels, verbose=0, callbacks=[StepReport(report, label, batches)])
     classifier = make_pipeline(StandardScaler(), LogisticRegression(max_iter=2000, random_state=seed))
-    classifier.fit(features[train], labels[train])
-    probabilities = np.zeros((len(test), len(CLASSES)))
+    classifier.fit(features[train], films.y[train])
+    probabilities = np.zeros((len(test), len(films.class_names)))
     probabilities[:, classifier.classes_] = classifier.predict_proba(features[test])
     return probabilities
 
@@ -133,28 +167,24 @@ def scratch_probabilities(data: LabelledArrays, train: np.ndarray, test: np.ndar
     return model.predict(data.x[test], batch_size=PREDICT_BATCH, verbose=0)
 
 
-def compare(root: str, scratch_size: int, config: TrainingConfig, report: Report = _ignore) -> Comparison:
-    """Load the X-rays once, split them (seeded, stratified), and score both approaches on the same test images.
+def compare(read_films: FilmReader, scratch_size: int, config: TrainingConfig, report: Report = _ignore) -> Comparison:
+    """Read the films once, split them (seeded, stratified), and score both approaches on the same test images.
 
     `report` hears of every step and may raise core.teaching.background.Stopped to end the work there.
     """
-    samples = scan_dataset(root)
-    labels = labels_of(samples)
+    films = read_films(report)
+    labels = films.y
     train, test = stratified_holdout(labels, TEST_FRACTION, config.seed)
-    images = load_images(samples, TRANSFER_SIZE,
-                         lambda done, total: report(f"Step 1 of {STAGES} · reading X-ray {done} of {total}", done, total))
-
-    small = LabelledArrays("", downsample(images, scratch_size).astype(np.float32), labels, tuple(c.name for c in CLASSES))
-    with training_slot():
-        start = time.perf_counter()
-        transfer = transfer_probabilities(images, labels, train, test, config.seed, report)
-        transfer_seconds = time.perf_counter() - start
-        start = time.perf_counter()
-        scratch = scratch_probabilities(small, train, test, config, report)
-        scratch_seconds = time.perf_counter() - start
+    small = LabelledArrays("", shrink(films.x, scratch_size), labels, films.class_names)
+    start = time.perf_counter()
+    transfer = transfer_probabilities(films, train, test, config.seed, report)
+    transfer_seconds = time.perf_counter() - start
+    start = time.perf_counter()
+    scratch = scratch_probabilities(small, train, test, config, report)
+    scratch_seconds = time.perf_counter() - start
 
     majority = np.bincount(labels[train]).argmax()
     return Comparison(len(train), len(test), float(np.mean(labels[test] == majority)), (
         _score(f"Small CNN from scratch ({scratch_size} px, {config.epochs} epochs)", labels[test], scratch, scratch_seconds),
         _score(f"Frozen ImageNet MobileNetV2 + logistic regression ({TRANSFER_SIZE} px)", labels[test], transfer, transfer_seconds),
-    ))
+    ), films.class_names)

@@ -84,8 +84,9 @@ def train(settings: TrainSettings) -> ModelCard:
     features = trainer.features_of(model)
     detector, ood_summary, cv_rejected = fit_ood(features, folds, runs, sources)
     calibrated_runs = None if runs is None else {s: calibration.apply_temperature(p, temperature) for s, p in runs.probabilities.items()}
-    rejected = None if runs is None else runs.distances > detector.threshold
-    loso = None if runs is None else (calibration.apply_temperature(runs.own_source(sources), temperature), rejected)
+    loso = None if runs is None else (calibration.apply_temperature(runs.own_source(sources), temperature),
+                                      runs.distances > detector.threshold)
+    rejected = None if loso is None else loso[1]
     audit = None if runs is None else by_source.source_audit(features, labels, sources, folds)
     outcome = Outcome(
         oof=oof, fold_of=fold_numbers(folds, len(labels)), temperature=temperature,
