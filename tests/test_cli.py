@@ -76,7 +76,7 @@ def test_evaluate_gives_wilson_intervals_and_counts_the_models_training_files(cl
     for figures in summary["per_class"].values():
         low, high = figures["recall_ci"]
         assert low <= figures["recall"] <= high
-    trained = {entry["sha256"] for entry in classifier.card.training_files}
+    trained = {entry.sha256 for entry in classifier.card.training_files}
     assert summary["in_training_set"] == sum(sha256_of(path) in trained for path in data.rglob("*.*"))
 
 
