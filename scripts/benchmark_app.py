@@ -217,18 +217,25 @@ def simultaneous_uploads(browser: Browser, url: str, pid: int, images: tuple[Pat
         for i, page in enumerate(pages):  # each call returns once the browser has the file: the uploads overlap
             chosen_at.append(time.time() * 1000)
             page.locator('input[type="file"]').set_input_files(str(images[i % 2]))
-        seconds = []
-        for page, start in zip(pages, chosen_at, strict=True):
-            try:
-                page.wait_for_function("() => window.resultAt", timeout=TIMEOUT_MS)
-                seconds.append((page.evaluate("window.resultAt") - start) / 1000)
-            except PlaywrightError:
-                failures += 1
+        seconds, missed = seconds_until_recorded(pages, chosen_at)
+        failures += missed
     finally:
         for page in pages:
             page.close()
     return {"simultaneous_sessions": sessions, "simultaneous_result_s": seconds, "simultaneous_failures": failures,
             "simultaneous_peak_extra_mb": status_mb(pid, "VmHWM") - before}
+
+
+def seconds_until_recorded(pages: list, started_ms: list[float]) -> tuple[list[float], int]:
+    """Seconds from each start until its page recorded `window.resultAt`, and how many pages never did."""
+    seconds, failures = [], 0
+    for page, start in zip(pages, started_ms, strict=True):
+        try:
+            page.wait_for_function("() => window.resultAt", timeout=TIMEOUT_MS)
+            seconds.append((page.evaluate("window.resultAt") - start) / 1000)
+        except PlaywrightError:
+            failures += 1
+    return seconds, failures
 
 
 def simultaneous_first_pages(browser: Browser, url: str, sessions: int) -> dict:
@@ -242,13 +249,7 @@ def simultaneous_first_pages(browser: Browser, url: str, sessions: int) -> dict:
         for page in pages:
             opened_at.append(time.time() * 1000)
             page.goto(url, wait_until="commit")
-        seconds, failures = [], 0
-        for page, start in zip(pages, opened_at, strict=True):
-            try:
-                page.wait_for_function("() => window.resultAt", timeout=TIMEOUT_MS)
-                seconds.append((page.evaluate("window.resultAt") - start) / 1000)
-            except PlaywrightError:
-                failures += 1
+        seconds, failures = seconds_until_recorded(pages, opened_at)
     finally:
         for page in pages:
             page.close()
