@@ -25,8 +25,8 @@ CLASSROOM = [
 page = st.navigation({"Clinicians and researchers": CLINICAL, "Teachers and students": CLASSROOM})
 st.title(page.title)  # on screen before TensorFlow loads: a fresh server never shows a blank page
 with st.spinner("Starting the app: loading TensorFlow (the first visit to a fresh server only)…"):
-    from pages.common import render_sidebar
-    from pages.streamlit_internals import keep_compiled_kernels_between_runs
+    from ui.common import render_sidebar
+    from ui.streamlit_internals import keep_compiled_kernels_between_runs
 keep_compiled_kernels_between_runs()
 render_sidebar(clinical=page.url_path in {p.url_path for p in CLINICAL})
 page.run()

@@ -52,7 +52,7 @@ def import_the_app() -> None:
     """
     with native_stderr_muted():
         import tensorflow  # noqa: F401
-    import pages.common  # noqa: F401
+    import ui.common  # noqa: F401
     inspect.stack()
 
 
@@ -60,8 +60,8 @@ def warm_up() -> None:
     """Load the default model and trace its hot path, so that the first upload is fast."""
     start = time.perf_counter()
     from core.paths import DEFAULT_MODEL_DIR
-    from pages.common import classifier_for
-    from pages.streamlit_internals import missing_context_notices_muted
+    from ui.common import classifier_for
+    from ui.streamlit_internals import missing_context_notices_muted
     try:
         with missing_context_notices_muted():  # the warm-up runs outside any session
             classifier_for(str(DEFAULT_MODEL_DIR))  # the very cache entry the pages read

@@ -33,9 +33,9 @@ from core.teaching.convolution import (
     softmax,
     window_centre,
 )
-from pages.classroom_sidebar import page_context
-from pages.common import route_through_app
-from pages.projector import current_sizes, intro_with_switch, show_chart, sized
+from ui.classroom_sidebar import page_context
+from ui.common import route_through_app
+from ui.projector import current_sizes, intro_with_switch, show_chart, sized
 
 route_through_app()
 

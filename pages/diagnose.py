@@ -23,8 +23,8 @@ from core.serving.probability_text import probability_text
 from core.serving.refusal import refusal_reason
 from core.serving.report import ReportContent, decision_text, pdf_report, png_bytes
 from core.serving.saliency import HEATMAP_OPACITY, METHODS, Explainer, GradCAM, ScoreCAM, overlay
-from pages.common import BLUE, DISCLAIMER, PALE_BLUE, load_classifier_or_stop, plain, route_through_app
-from pages.streamlit_internals import release_uploads
+from ui.common import BLUE, DISCLAIMER, PALE_BLUE, load_classifier_or_stop, plain, route_through_app
+from ui.streamlit_internals import release_uploads
 
 route_through_app()
 

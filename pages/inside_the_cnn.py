@@ -30,10 +30,10 @@ from core.teaching.introspection import (
     parameter_counts,
     strongest_channels,
 )
-from pages.classroom_sidebar import page_context
-from pages.common import load_classifier_or_stop, plain, route_through_app
-from pages.job_view import follow_job, is_running, start_job
-from pages.projector import current_sizes, intro_with_switch, projector_on, show_chart
+from ui.classroom_sidebar import page_context
+from ui.common import load_classifier_or_stop, plain, route_through_app
+from ui.job_view import follow_job, is_running, start_job
+from ui.projector import current_sizes, intro_with_switch, projector_on, show_chart
 
 route_through_app()
 

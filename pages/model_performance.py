@@ -40,8 +40,8 @@ from core.model.questions import QUESTIONS, question
 from core.paths import DEFAULT_MODEL_DIR, TEACHING_DATASET
 from core.serving.export import csv_bytes, evaluation_table, with_provenance
 from core.serving.probability_text import probability_text
-from pages import performance_figures as figures
-from pages.common import load_classifier_or_stop, plain, read_card, route_through_app
+from ui import performance_figures as figures
+from ui.common import load_classifier_or_stop, plain, read_card, route_through_app
 
 route_through_app()
 

@@ -5,9 +5,9 @@ import plotly.express as px
 import streamlit as st
 
 from core.teaching.recurrent import B_H, VOCAB, W_HH, W_HY, W_XH, RnnStep, default_lstm_params, lstm_steps, rnn_steps
-from pages.classroom_sidebar import page_context
-from pages.common import route_through_app
-from pages.projector import intro_with_switch, show_chart, sized
+from ui.classroom_sidebar import page_context
+from ui.common import route_through_app
+from ui.projector import intro_with_switch, show_chart, sized
 
 route_through_app()
 

@@ -47,10 +47,10 @@ from core.teaching.transfer_comparison import (
     phantom_films,
     zip_films,
 )
-from pages.classroom_sidebar import page_context
-from pages.common import BLUE, RED, plain, route_through_app
-from pages.job_view import follow_job, is_running, start_job
-from pages.projector import intro_with_switch, show_chart
+from ui.classroom_sidebar import page_context
+from ui.common import BLUE, RED, plain, route_through_app
+from ui.job_view import follow_job, is_running, start_job
+from ui.projector import intro_with_switch, show_chart
 
 route_through_app()
 

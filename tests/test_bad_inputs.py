@@ -26,7 +26,7 @@ from core.imaging.decode import SUPPORTED_EXTENSIONS, ImageDecodeError, read_ima
 from core.model.abstention import INCONCLUSIVE, NOT_A_CHEST_XRAY, OK
 from core.serving.answers import FILM_STATUS_TEXT, REFUSED
 from core.serving.export import PROBABILITY_COLUMNS
-from pages.common import plain
+from ui.common import plain
 
 REPO = Path(__file__).resolve().parents[1]
 

@@ -14,7 +14,7 @@ from streamlit.testing.v1 import AppTest
 from core.classes import CLASS_NAMES
 from core.imaging.phantom import chest_phantom
 from core.teaching.convolution import KERNEL_PRESETS, convolve2d
-from pages.common import plain
+from ui.common import plain
 
 PAGES = Path(__file__).resolve().parents[1] / "pages"
 SLIDE_H1 = [0.693168, 0.899554, 0.802118]  # the course slide's h_1 after reading "h"

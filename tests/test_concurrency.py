@@ -78,7 +78,7 @@ def test_the_queue_batches_callers_and_gives_each_its_own_rows_or_its_own_error(
 @pytest.fixture
 def model_loads(monkeypatch) -> list[str]:
     """The folders Classifier.from_dir is asked to load from now on, with the pages' model cache emptied first."""
-    from pages import common  # st.cache_resource also caches outside a running server ("bare mode")
+    from ui import common  # st.cache_resource also caches outside a running server ("bare mode")
     loads = []
     load = Classifier.from_dir
 
@@ -92,7 +92,7 @@ def model_loads(monkeypatch) -> list[str]:
 
 
 def test_the_app_loads_the_model_once_for_all_sessions(model_loads):
-    from pages import common
+    from ui import common
     start = threading.Barrier(SESSIONS)
 
     def session(_: int) -> Classifier:
@@ -108,7 +108,7 @@ def test_the_app_loads_the_model_once_for_all_sessions(model_loads):
 def test_the_server_warms_the_very_model_the_pages_use(model_loads):
     """server.py loads the model before answering; a first page must find it there, not load a second copy."""
     import server
-    from pages import common
+    from ui import common
     server.warm_up()
     assert common.load_classifier_or_stop() is common.load_classifier_or_stop()
     assert len(model_loads) == 1

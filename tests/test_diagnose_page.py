@@ -20,7 +20,7 @@ from core.serving import answers
 from core.serving.export import PROBABILITY_COLUMNS
 from core.serving.lung_focus import OUTSIDE_WARNING, looked_outside_lungs
 from core.serving.probability_text import probability_text
-from pages.common import CLASSROOM_NOTE, DISCLAIMER, plain
+from ui.common import CLASSROOM_NOTE, DISCLAIMER, plain
 
 REPO = Path(__file__).resolve().parents[1]
 

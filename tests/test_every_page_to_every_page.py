@@ -5,7 +5,7 @@ from pathlib import Path
 
 from streamlit.testing.v1 import AppTest
 
-from pages.common import DISCLAIMER
+from ui.common import DISCLAIMER
 
 ROOT = Path(__file__).resolve().parents[1]
 PAGES = {"diagnose": "Analyse an X-ray", "model_performance": "Model performance", "convolution_lab": "Convolution lab",

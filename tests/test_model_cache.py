@@ -26,7 +26,7 @@ def retrained_copy(out: Path) -> Path:
 
 
 def test_a_replaced_model_folder_changes_the_sidebar_card_and_the_served_model_together(tmp_path):
-    from pages import common  # st.cache_resource also caches outside a running server ("bare mode")
+    from ui import common  # st.cache_resource also caches outside a running server ("bare mode")
     folder, pixels = tmp_path / "model", chest_phantom(160)
     shutil.copytree(SMALL, folder)
     card, classifier = common.read_card(folder), common.classifier_for(str(folder))
@@ -41,7 +41,7 @@ def test_a_replaced_model_folder_changes_the_sidebar_card_and_the_served_model_t
 
 
 def test_a_model_file_its_card_does_not_vouch_for_is_refused_in_the_sidebar_as_on_the_pages(tmp_path):
-    from pages import common
+    from ui import common
     folder = tmp_path / "model"
     shutil.copytree(SMALL, folder)
     (folder / MODEL_FILE).write_bytes((MODELS_DIR / "single_source" / MODEL_FILE).read_bytes())

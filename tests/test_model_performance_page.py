@@ -332,7 +332,7 @@ def test_the_sidebar_gives_each_questions_figures_on_sources_it_never_saw_with_d
 
 
 def test_the_sidebar_of_a_model_without_questions_names_four_class_cross_validation_and_chance(monkeypatch):
-    from pages import common
+    from ui import common
     monkeypatch.setattr(common, "DEFAULT_MODEL_DIR", SINGLE_SOURCE)
     shown = " ".join(m.value for m in open_page().sidebar.markdown)
     cv = card_of(SINGLE_SOURCE)["cross_validation"]["accuracy"]["mean"]

@@ -20,7 +20,7 @@ from core.model.card import CARD_FILE, HISTORY_FILE, MODEL_FILE, OOD_FILE, PREDI
 from core.paths import DEFAULT_MODEL_DIR
 from core.serving.classifier import Classifier
 from core.serving.diagnosis import diagnose
-from pages.common import plain
+from ui.common import plain
 
 REPO = Path(__file__).resolve().parents[1]
 PHI = {"PatientName": "Doe^Jane", "PatientID": "PID-884213", "PatientBirthDate": "19610412",

@@ -13,7 +13,7 @@ from core.model.abstention import NOT_A_CHEST_XRAY, STATUS_TEXT
 from core.model.card import read_card
 from core.paths import DEFAULT_MODEL_DIR
 from core.teaching.shortcut_lesson import EXHIBIT_DIR, SEEN, UNSEEN, validation_table
-from pages.common import plain
+from ui.common import plain
 
 PAGE = Path(__file__).resolve().parents[1] / "pages" / "shortcut_lesson.py"
 

@@ -1,4 +1,4 @@
-"""Canaries for the Streamlit and Keras internals the app relies on (pages/streamlit_internals.py,
+"""Canaries for the Streamlit and Keras internals the app relies on (ui/streamlit_internals.py,
 core/model/keras_internals.py; UPGRADING.md says what to do when one fails). Each runs the behaviour through Streamlit
 or Keras itself, so an upgrade that breaks it fails here, not as a slow, wrong or broken app."""
 import logging
@@ -15,15 +15,15 @@ import streamlit as st
 from streamlit.testing.v1 import AppTest
 
 from core.model.keras_internals import count_saved_parameters
-from pages.projector import PROJECTOR_CSS
-from pages.streamlit_internals import (
+from scripts.local_app import free_port, wait_until_healthy
+from ui.projector import PROJECTOR_CSS
+from ui.streamlit_internals import (
     CONTEXT_LOGGER,
     MISSING_CONTEXT,
     PROJECTOR_TESTIDS,
     keep_compiled_kernels_between_runs,
     missing_context_notices_muted,
 )
-from scripts.local_app import free_port, wait_until_healthy
 
 REPO = Path(__file__).resolve().parents[1]
 TIMEOUT = 60
@@ -70,7 +70,7 @@ st.navigation([st.Page("pages/home.py", title="Home", default=True), st.Page("pa
 """
 LINKED_PAGE = """
 import streamlit as st
-from pages.streamlit_internals import leave_legacy_pages_mode
+from ui.streamlit_internals import leave_legacy_pages_mode
 if st.session_state.get("leave") and leave_legacy_pages_mode():
     st.rerun()
 st.markdown("The linked page")
@@ -96,7 +96,7 @@ def test_a_direct_link_on_a_fresh_server_opens_inside_the_app_only_once_legacy_p
 UPLOAD_APP = """
 import streamlit as st
 from streamlit.runtime.scriptrunner import get_script_run_ctx
-from pages.streamlit_internals import release_uploads
+from ui.streamlit_internals import release_uploads
 uploads = st.file_uploader("X-rays", accept_multiple_files=True)
 if uploads:
     ctx = get_script_run_ctx()
@@ -152,7 +152,7 @@ def test_the_projector_css_selects_exactly_the_listed_testids():
 
 PROBE_APP = """
 import streamlit as st
-from pages.projector import PROJECTOR_CSS
+from ui.projector import PROJECTOR_CSS
 
 def probe():
     st.markdown("A paragraph")

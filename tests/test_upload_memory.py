@@ -17,8 +17,8 @@ from core.imaging.decode import ImageDecodeError, decode_image
 from core.imaging.viewing import DISPLAY_MAX_SIDE, display_pixels
 from core.serving.diagnosis import diagnose
 from core.serving.saliency import GradCAM
-from pages.common import plain
 from scripts.local_app import upload_store_bytes
+from ui.common import plain
 
 PAGES = Path(__file__).resolve().parents[1] / "pages"
 SIDE = 4000  # a large film: 4000 × 4000 12-bit pixels, 32 MB as stored

@@ -9,7 +9,7 @@ from conftest import zip_bytes
 from markdown_it import MarkdownIt
 from streamlit.testing.v1 import AppTest
 
-from pages.common import WORD_JOINER, plain
+from ui.common import WORD_JOINER, plain
 
 REPO = Path(__file__).resolve().parents[1]
 LINK_NAME = "**bold**[link](http://x).png"

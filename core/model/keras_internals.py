@@ -1,4 +1,4 @@
-"""Keras internals the project relies on, kept in one place (core cannot import pages/streamlit_internals.py).
+"""Keras internals the project relies on, kept in one place (core cannot import ui/streamlit_internals.py).
 
 None of this is public Keras API; UPGRADING.md names the canary test for each and what to do when it fails.
 """

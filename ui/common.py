@@ -10,7 +10,7 @@ from core.model.card import MODEL_FILE, RETRAIN, ModelCard, ModelLoadError, mode
 from core.paths import DEFAULT_MODEL_DIR
 from core.serving import answers
 from core.serving.classifier import Classifier
-from pages.streamlit_internals import leave_legacy_pages_mode
+from ui.streamlit_internals import leave_legacy_pages_mode
 
 SHELL_SHOWN = "app_shell_shown"  # session_state: app.py has drawn the sidebar in this session
 BLUE, RED, PALE_BLUE = "#2f6f9f", "#d1495b", "#a9c1d6"  # the theme's primary colour, its contrast, a muted blue

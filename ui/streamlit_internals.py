@@ -15,7 +15,7 @@ from streamlit.typing import UploadedFile
 STREAMLIT_CLEANUP = "_clean_problem_modules"  # streamlit/runtime/scriptrunner/script_runner.py: runs after every script run
 CONTEXT_LOGGER = "streamlit.runtime.scriptrunner_utils.script_run_context"  # where the notice below is logged
 MISSING_CONTEXT = "missing ScriptRunContext"
-# The data-testid attributes of Streamlit's frontend that pages/projector.py's PROJECTOR_CSS selects
+# The data-testid attributes of Streamlit's frontend that ui/projector.py's PROJECTOR_CSS selects
 PROJECTOR_TESTIDS = ("stMainBlockContainer", "stSidebar", "stSidebarNav", "stMarkdownContainer", "stCaptionContainer",
                      "stWidgetLabel", "stTable", "stSelectbox", "stSelectboxVirtualDropdown", "stNumberInput",
                      "stTextInput")

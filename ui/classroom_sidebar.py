@@ -1,5 +1,5 @@
 """A classroom page's own context in the sidebar: what it teaches and the course's worked numbers it uses (the
-clinical model's figures and disclaimer stay on the clinical pages, pages/common.py render_sidebar)."""
+clinical model's figures and disclaimer stay on the clinical pages, ui/common.py render_sidebar)."""
 from collections.abc import Sequence
 
 import streamlit as st

@@ -26,7 +26,7 @@ LAPTOP = Sizes(image_px=280, cell_px=42, grid_font_px=16, font_px=14, chart_px=3
 PROJECTED = Sizes(image_px=320, cell_px=44, grid_font_px=20, font_px=18, chart_px=320, least_font_px=16)
 
 # Selects elements by Streamlit's internal data-testid attributes: they are listed, with a canary test, in
-# pages/streamlit_internals.py (PROJECTOR_TESTIDS); add any new one there
+# ui/streamlit_internals.py (PROJECTOR_TESTIDS); add any new one there
 PROJECTOR_CSS = """
 <style>
 [data-testid="stMainBlockContainer"] { padding: 3.5rem 1.5rem 3rem; max-width: none; }
