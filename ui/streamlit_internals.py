@@ -1,6 +1,6 @@
 """Every Streamlit internal the app relies on, in one place. None of them is public API: any Streamlit release may
 rename or remove them. UPGRADING.md lists each one with its callers, the canary test in
-tests/test_streamlit_internals.py that fails on the upgrade that breaks it, and what to do then."""
+tests/app/test_streamlit_internals.py that fails on the upgrade that breaks it, and what to do then."""
 import functools
 import logging
 import sys

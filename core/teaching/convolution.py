@@ -215,7 +215,7 @@ COURSE_POOLING_EXAMPLE = _frozen([[1, 3, 2, 1], [2, 9, 1, 1], [1, 3, 2, 3], [5, 
 # Convolutions"): 7x7 input, 3x3 kernel, stride 2 -> 3x3 output whose top-left cell is 91.
 # The lecture slide prints COURSE_STRIDE_SLIDE_OUTPUT, but two of its cells are arithmetic slips: the windows at
 # (0, 2) and (1, 2) sum to 88 and 117. No change of a single input number or kernel weight gives the slide's
-# values (tests/test_convolution.py checks this), so they are not a different kernel, stride or rounding.
+# values (tests/teaching/test_convolution.py checks this), so they are not a different kernel, stride or rounding.
 COURSE_STRIDE_INPUT = _frozen([
     [2, 3, 7, 4, 6, 2, 9],
     [6, 6, 9, 8, 7, 4, 3],
