@@ -35,7 +35,7 @@ from core.teaching.convolution import (
 )
 from ui.classroom_sidebar import page_context
 from ui.common import route_through_app
-from ui.projector import current_sizes, intro_with_switch, show_chart, sized
+from ui.projector import current_sizes, edit_numbers, intro_with_switch, show_chart, sized
 
 route_through_app()
 
@@ -185,7 +185,7 @@ def choose_kernel() -> tuple[str, np.ndarray]:
     size = CUSTOM[name]
     start = pd.DataFrame(np.pad([[1.0]], size // 2), columns=[str(c + 1) for c in range(size)])
     st.caption("Edit any cell: the output updates when you leave the cell.")
-    edited = st.data_editor(start, key=f"custom_{size}", hide_index=True)
+    edited = edit_numbers(start, f"custom_{size}", number_format="%g", hide_index=True)
     kernel = edited.to_numpy(dtype=float)
     if np.isnan(kernel).any():
         st.warning("Empty cells count as 0.")

@@ -21,9 +21,10 @@ from core.serving.export import PROBABILITY_COLUMNS, SHOWN_RANGE, TRIAGE_WIDTHS,
 from core.serving.lung_focus import OUTSIDE_WARNING, looked_outside_lungs
 from core.serving.probability_text import probability_text
 from core.serving.refusal import refusal_reason
-from core.serving.report import ReportContent, decision_text, pdf_report, png_bytes
+from core.serving.report import ReportContent, decision_text, jpeg_bytes, pdf_report, png_bytes
 from core.serving.saliency import HEATMAP_OPACITY, METHODS, Explainer, GradCAM, ScoreCAM, overlay
 from ui.common import BLUE, DISCLAIMER, PALE_BLUE, load_classifier_or_stop, plain, route_through_app
+from ui.session_memo import remembered
 from ui.streamlit_internals import release_uploads
 
 route_through_app()
@@ -32,6 +33,7 @@ RESULTS_KEY = "diagnose_results"  # session_state: {upload_key: Diagnosis | Imag
 SAMPLE_KEY = "diagnose_sample"  # session_state: the chosen sample film's Diagnosis
 UPLOADER_ROUND = "diagnose_uploader_round"  # the uploader's key ends with it: a new key gives an empty uploader
 CUSTOM_WINDOW = "Custom"
+ORIGINAL_QUALITY, OVERLAY_QUALITY = 90, 100  # the JPEGs st.image itself makes of an encoded image and of an array
 QUESTION_HELP = {
     "covid19": "The probability that the film shows a COVID-19 pattern, calibrated on films of patients held out.",
     "abnormal": "The probability that the film is abnormal: one of the pneumonias the model knows (COVID-19, bacterial "
@@ -50,11 +52,18 @@ COLOUR_CAPTION = (
 )
 
 
-@st.cache_data(max_entries=64, ttl=900, show_spinner=False)
-def original_png(key: str, _decoded: DecodedImage, window: tuple[float, float] | None, clahe: bool, inverted: bool) -> bytes:
-    """The original as shown (lossless PNG, fast compression), made once per film (`key`, its hash) and view, not on
-    every rerun; shared by the sessions showing the same film, 64 at most, each kept 15 minutes."""
-    return png_bytes(display_pixels(_decoded, window, clahe, inverted), compression=1)
+def original_jpeg(result: Diagnosis, window: tuple[float, float] | None, clahe: bool, inverted: bool) -> bytes:
+    """The original as the screen gets it (st.image would re-encode any other format as this JPEG on every rerun),
+    made once per film and view in this session."""
+    return remembered("diagnose_original", (result.key, window, clahe, inverted),
+                      lambda: jpeg_bytes(display_pixels(result.decoded, window, clahe, inverted), ORIGINAL_QUALITY))
+
+
+def overlay_jpeg(result: Diagnosis, cam: np.ndarray, opacity: float) -> bytes:
+    """The heatmap over the film's display-size copy as the screen gets it, made once per film, map and opacity in
+    this session."""
+    return remembered("diagnose_overlay", (result.key, cam.tobytes(), opacity),
+                      lambda: jpeg_bytes(overlay(result.decoded.pixels, cam, opacity), OVERLAY_QUALITY))
 
 
 def analyse(classifier: Classifier, name: str, data: bytes) -> Diagnosis | ImageDecodeError:
@@ -182,21 +191,24 @@ def choose_result(labels: list[str], results: list[Diagnosis], card: ModelCard) 
 
 def probability_chart(probabilities: np.ndarray, threshold: float) -> go.Figure:
     """Horizontal bars of the four class probabilities, the top class darker, the threshold dashed; each value sits to
-    the right of the axis, where no line crosses it."""
+    the right of the axis, where no line crosses it. Built in one call (a third of the cost of adding the labels and
+    the line one by one)."""
     top = int(np.argmax(probabilities))
     names = [name.removesuffix(" Pneumonia") for name in DISPLAY_NAMES]  # short labels leave the bars room
     shown = [probability_text(p) for p in probabilities]
-    figure = go.Figure(go.Bar(x=[float(p) for p in probabilities], y=names, orientation="h", customdata=shown,
-                              marker_color=[BLUE if i == top else PALE_BLUE for i in range(len(names))],
-                              hovertemplate="%{y}: %{customdata}<extra></extra>"))
-    for name, text in zip(names, shown, strict=True):
-        figure.add_annotation(x=1.0, y=name, text=text, showarrow=False, xanchor="left", xshift=6, font_size=13)
-    figure.add_vline(x=threshold, line_dash="dash", line_color="#7a7a7a",
-                     annotation_text=f"threshold {threshold:.0%}", annotation_position="top")
-    figure.update_layout(height=230, margin=dict(l=10, r=70, t=30, b=10), showlegend=False, font_size=13,
-                         xaxis=dict(range=[0, 1], tickformat=".0%", title=None, dtick=0.25),
-                         yaxis=dict(autorange="reversed", title=None))
-    return figure
+    values = [dict(x=1.0, y=name, text=text, showarrow=False, xanchor="left", xshift=6, font_size=13)
+              for name, text in zip(names, shown, strict=True)]
+    line = dict(type="line", x0=threshold, x1=threshold, xref="x", y0=0, y1=1, yref="y domain",
+                line=dict(color="#7a7a7a", dash="dash"))
+    label = dict(x=threshold, xref="x", y=1, yref="y domain", text=f"threshold {threshold:.0%}", showarrow=False,
+                 xanchor="center", yanchor="bottom")
+    bars = go.Bar(x=[float(p) for p in probabilities], y=names, orientation="h", customdata=shown,
+                  marker_color=[BLUE if i == top else PALE_BLUE for i in range(len(names))],
+                  hovertemplate="%{y}: %{customdata}<extra></extra>")
+    return go.Figure(bars, go.Layout(annotations=[*values, label], shapes=[line], height=230, showlegend=False,
+                                     margin=dict(l=10, r=70, t=30, b=10), font_size=13,
+                                     xaxis=dict(range=[0, 1], tickformat=".0%", dtick=0.25),
+                                     yaxis=dict(autorange="reversed")))
 
 
 def explanation_map(classifier: Classifier, result: Diagnosis, method: type[Explainer], class_index: int) -> np.ndarray:
@@ -246,28 +258,34 @@ def explanation_controls(result: Diagnosis, key: str) -> tuple[type[Explainer], 
 def show_explanation(classifier: Classifier, result: Diagnosis, method: type[Explainer], opacity: float,
                      class_index: int) -> tuple[np.ndarray, str, str]:
     """The heatmap over the image and, when it lies mostly outside the lungs, a caution beside it; returns
-    (overlay, caption, caution or "")."""
+    (map, caption, caution or "")."""
     cam = explanation_map(classifier, result, method, class_index)
-    blended = overlay(result.decoded.pixels, cam, opacity)  # already a display-size copy (Diagnosis.decoded)
     caption = f"{method.title} for {DISPLAY_NAMES[class_index]}"
+    blended = overlay_jpeg(result, cam, opacity)
     st.image(blended, caption=caption, width="stretch", output_format="JPEG")
     caution = OUTSIDE_WARNING if looked_outside_lungs(cam) else ""
     if caution:
         st.warning(caution, icon=":material/visibility:")
-    return blended, caption, caution
+    return cam, caption, caution
 
 
 def show_downloads(classifier: Classifier, result: Diagnosis, threshold: float, method: type[Explainer],
-                   explained: tuple[np.ndarray, str, str]) -> None:
-    """The overlay PNG and the PDF report, one under the other so that neither label is cut."""
-    blended, caption, caution = explained
+                   opacity: float, explained: tuple[np.ndarray, str, str]) -> None:
+    """The overlay PNG and the PDF report, one under the other so that neither label is cut; each is drawn only when
+    its button is clicked."""
+    cam, caption, caution = explained
     decoded, key = result.decoded, result.key[:16]
-    stem = decoded.name.rsplit(".", 1)[0]
-    report = ReportContent(decoded.name, decoded.pixels, blended, caption, result.probabilities, result.answers or {},
-                           result.film_status, threshold, classifier.card, DISCLAIMER, datetime.now(UTC), caution)
-    st.download_button("Overlay (PNG)", lambda: png_bytes(blended), f"{stem}_{method.key}.png", "image/png",
-                       icon=":material/image:", key=f"png_{key}", width="stretch")
-    st.download_button("Report (PDF)", lambda: pdf_report(report), f"{stem}_report.pdf", "application/pdf",
+    stem, created = decoded.name.rsplit(".", 1)[0], datetime.now(UTC)
+
+    def report() -> bytes:
+        return pdf_report(ReportContent(decoded.name, decoded.pixels, overlay(decoded.pixels, cam, opacity), caption,
+                                        result.probabilities, result.answers or {}, result.film_status, threshold,
+                                        classifier.card, DISCLAIMER, created, caution))
+
+    st.download_button("Overlay (PNG)", lambda: png_bytes(overlay(decoded.pixels, cam, opacity)),
+                       f"{stem}_{method.key}.png", "image/png", icon=":material/image:", key=f"png_{key}",
+                       width="stretch")
+    st.download_button("Report (PDF)", report, f"{stem}_report.pdf", "application/pdf",
                        icon=":material/picture_as_pdf:", key=f"pdf_{key}", width="stretch")
 
 
@@ -323,8 +341,8 @@ def show_detail(classifier: Classifier, result: Diagnosis) -> None:
     with aids:
         window, clahe, inverted = viewing_aids(decoded, key)
     with original:
-        st.image(original_png(result.key, decoded, window, clahe, inverted),
-                 caption=original_caption(window, clahe, inverted), width="stretch")
+        st.image(original_jpeg(result, window, clahe, inverted),
+                 caption=original_caption(window, clahe, inverted), width="stretch", output_format="JPEG")
     if result.is_chest_xray:
         with explain:
             method, opacity, class_index = explanation_controls(result, key)
@@ -332,7 +350,7 @@ def show_detail(classifier: Classifier, result: Diagnosis) -> None:
             explanation = show_explanation(classifier, result, method, opacity, class_index)
         with numbers:
             threshold = show_four_classes(classifier, result, key)
-            show_downloads(classifier, result, threshold, method, explanation)
+            show_downloads(classifier, result, threshold, method, opacity, explanation)
     with numbers.expander("Image details", expanded=decoded.source_format == "DICOM"):
         st.table(pd.DataFrame({"Field": ["Format", *decoded.metadata],
                                "Value": [decoded.source_format, *decoded.metadata.values()]}).set_index("Field"))
@@ -346,7 +364,8 @@ def show_four_classes(classifier: Classifier, result: Diagnosis, key: str) -> fl
     st.markdown("**Detail: the four classes**", help="The network's own output. The three answers above are read "
                 "from it, each with its own calibration and cut-offs.")
     threshold = st.session_state.get("threshold", round(classifier.threshold, 2))
-    st.plotly_chart(probability_chart(result.probabilities, threshold), width="stretch",
+    chart = remembered("diagnose_chart", (result.key, threshold), lambda: probability_chart(result.probabilities, threshold))
+    st.plotly_chart(chart, width="stretch",
                     config={"displayModeBar": False}, key=f"chart_{key}")
     st.slider("Four-class threshold", 0.25, 1.0, round(classifier.threshold, 2), 0.01, key="threshold",
               help=f"Below it the four-class reading names no class. It starts at {classifier.threshold:.2f}, "

@@ -1,4 +1,5 @@
 """Inside the CNN: the default model's layers, first kernels, feature maps, Grad-CAM at any layer, and filter pictures."""
+import hashlib
 from collections.abc import Callable
 
 import keras
@@ -33,7 +34,8 @@ from core.teaching.introspection import (
 from ui.classroom_sidebar import page_context
 from ui.common import load_classifier_or_stop, plain, route_through_app
 from ui.job_view import follow_job, is_running, start_job
-from ui.projector import current_sizes, intro_with_switch, projector_on, show_chart
+from ui.projector import current_sizes, intro_with_switch, projector_on, show_chart, show_table
+from ui.session_memo import remembered
 
 route_through_app()
 
@@ -49,14 +51,16 @@ IMAGE_PX = 360  # images at least this wide, for a projector
 
 # ----------------------------------------------------------------------------- cached computations
 
-@st.cache_data(show_spinner=False, max_entries=32)
-def cached_feature_maps(_model: keras.Model, model_sha: str, model_input: np.ndarray, layer: str) -> np.ndarray:
-    return feature_maps(_model, model_input, layer)
+def cached_feature_maps(model: keras.Model, model_sha: str, model_input: np.ndarray, layer: str) -> np.ndarray:
+    """A layer's feature maps for this picture, made once per picture and layer in this session."""
+    key = (model_sha, hashlib.sha256(model_input.tobytes()).hexdigest(), layer)
+    return remembered("inside_feature_maps", key, lambda: feature_maps(model, model_input, layer))
 
 
-@st.cache_data(show_spinner=False, max_entries=32)
-def cached_gradcam(_explainer: Explainer, model_sha: str, model_input: np.ndarray, class_index: int, layer: str) -> np.ndarray:
-    return _explainer(model_input[None], class_index)[0]
+def cached_gradcam(explainer: Explainer, model_sha: str, model_input: np.ndarray, class_index: int, layer: str) -> np.ndarray:
+    """A layer's Grad-CAM for this picture and class, made once in this session."""
+    key = (model_sha, hashlib.sha256(model_input.tobytes()).hexdigest(), class_index, layer)
+    return remembered("inside_gradcam", key, lambda: explainer(model_input[None], class_index)[0])
 
 
 @st.cache_resource(show_spinner=False)
@@ -106,7 +110,7 @@ def architecture_section(model: keras.Model, card: ModelCard) -> None:
     b.metric("Parameters", f"{counts['total']:,}")
     c.metric("Trainable", f"{counts['trainable']:,}")
     d.metric("Frozen", f"{counts['frozen']:,}")
-    st.dataframe(table, hide_index=True, height=360, column_config={"Parameters": st.column_config.NumberColumn(format="localized")})
+    show_table(table, {"Parameters": "{:,}"}, height=360)
     st.caption(f"Backbone: {card.backbone} at {card.input_size} × {card.input_size} px. "
                "Output shapes leave out the batch axis. Frozen parameters include the batch-normalisation statistics.")
 

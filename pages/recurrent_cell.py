@@ -7,7 +7,7 @@ import streamlit as st
 from core.teaching.recurrent import B_H, VOCAB, W_HH, W_HY, W_XH, RnnStep, default_lstm_params, lstm_steps, rnn_steps
 from ui.classroom_sidebar import page_context
 from ui.common import route_through_app
-from ui.projector import intro_with_switch, show_chart, sized
+from ui.projector import edit_numbers, intro_with_switch, show_chart, show_table, sized
 
 route_through_app()
 
@@ -37,9 +37,7 @@ def reset_weights() -> None:
 def edit_matrix(values: np.ndarray, rows: list[str], columns: list[str], key: str) -> np.ndarray:
     """An editable weight matrix; a cleared cell counts as 0."""
     frame = pd.DataFrame(values, index=rows, columns=columns)
-    number = st.column_config.NumberColumn(format=f"%.{decimals()}f")
-    edited = st.data_editor(frame, key=weights_key(key), column_config={c: number for c in columns})
-    matrix = edited.to_numpy(dtype=float)
+    matrix = edit_numbers(frame, weights_key(key), number_format=f"%.{decimals()}f").to_numpy(dtype=float)
     if np.isnan(matrix).any():
         st.warning("Empty cells count as 0.")
     return np.nan_to_num(matrix)
@@ -152,7 +150,7 @@ def lstm_section(text: str) -> None:
     fig.update_xaxes(tickvals=list(range(1, len(steps) + 1)), ticktext=[f"{t}:'{c}'" for t, c in enumerate(text, start=1)])
     fig.update_layout(margin=dict(l=10, r=10, t=60, b=10))
     show_chart(sized(fig), key="lstm_gates_chart")
-    st.dataframe(table.style.format({c: f"{{:.{decimals()}f}}" for c in table.columns[3:]}), hide_index=True)
+    show_table(table, {c: f"{{:.{decimals()}f}}" for c in table.columns[3:]})
 
 
 intro_with_switch("The course's character model: the vocabulary h, e, l, o as one-hot vectors, three hidden units, "

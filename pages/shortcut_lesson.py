@@ -24,7 +24,7 @@ from core.teaching.shortcut_lesson import (
 )
 from ui.classroom_sidebar import page_context
 from ui.common import BLUE, RED, load_classifier_or_stop, plain, route_through_app
-from ui.projector import intro_with_switch, show_chart
+from ui.projector import intro_with_switch, show_chart, show_table
 
 route_through_app()
 
@@ -128,8 +128,8 @@ def answers_section(classifiers: dict[str, Classifier]) -> None:
         f"and adults from publications and three more sources, healthy and ill. **{EXHIBIT}** learned from a set "
         "where every child came from one hospital and every COVID-19 film was an adult's, from publications: it "
         "never saw an adult without COVID-19. Both read the same three adult films.")
-    st.dataframe(pd.DataFrame({"Film": list(films), **{model: [answer_text(a) for a in found]
-                                                       for model, found in answers.items()}}), hide_index=True)
+    show_table(pd.DataFrame({"Film": list(films), **{model: [answer_text(a) for a in found]
+                                                     for model, found in answers.items()}}))
     st.caption(f"The three films are among the {FIVE_SOURCES.lower()}'s training images, so its answers on them are "
                f"not a test of it; the {EXHIBIT.lower()} never saw them. A status after an answer is the model's own "
                "caveat: its top probability was below its threshold, or the film looked unlike its training images.")
@@ -164,8 +164,7 @@ def validation_section(card: ModelCard) -> None:
         f"The {FIVE_SOURCES.lower()} was checked both ways. With every hospital in training (folds grouped by "
         f"patient) it was right **{card.cv_accuracy:.1%}** of the time; on a hospital left out, "
         f"**{loso:.1%}**. Its card's figures:")
-    st.dataframe(table, hide_index=True, column_config={
-        SEEN: st.column_config.NumberColumn(format="percent"), UNSEEN: st.column_config.NumberColumn(format="percent")})
+    show_table(table, {SEEN: "{:.1%}", UNSEEN: "{:.1%}"})
     st.markdown("So it, too, has learned hospitals as well as diseases, and the figures say so. A high score on test "
                 "images from the training hospitals says little about a new one: ask for results on hospitals left "
                 "out, and check on your own patients, before trusting any model. Neither model here has been "

@@ -64,8 +64,19 @@ def running_server(log: Path, timeout: float = 120, env: dict[str, str] | None =
             server.kill()
 
 
-def upload_store_bytes(url: str) -> float:
-    """What the running server's upload store holds for all sessions, from Streamlit's own metrics."""
+def held_bytes(url: str) -> dict[str, float]:
+    """What the running server's stores hold for all sessions, by Streamlit's cache type (UploadedFileManager,
+    st_memory_media_file_storage, st_session_state, st_cache_data...), from Streamlit's own metrics."""
     with urllib.request.urlopen(f"{url}/_stcore/metrics?families=cache_memory_bytes", timeout=10) as response:
         lines = response.read().decode().splitlines()
-    return sum(float(line.rsplit(" ", 1)[1]) for line in lines if 'cache_type="UploadedFileManager"' in line)
+    held: dict[str, float] = {}
+    for line in lines:
+        if 'cache_type="' in line:
+            cache_type = line.split('cache_type="', 1)[1].split('"', 1)[0]
+            held[cache_type] = held.get(cache_type, 0.0) + float(line.rsplit(" ", 1)[1])
+    return held
+
+
+def upload_store_bytes(url: str) -> float:
+    """What the running server's upload store holds for all sessions."""
+    return held_bytes(url).get("UploadedFileManager", 0.0)

@@ -2,10 +2,13 @@
 
 Off, the pages are drawn for a laptop; on, for a 1280 × 720 projector: images at least 320 px, every text a chart
 draws, every table cell and dropdown value at least 16 px, larger text, and narrower margins and sidebar so that the
-controls and what they change fit on one screen. Pages draw their charts with `show_chart`, which applies the sizes.
+controls and what they change fit on one screen. Pages draw their charts with `show_chart`, which applies the sizes,
+and their tables with `show_table` and `edit_numbers`, which draw them in HTML the styling reaches.
 """
+from collections.abc import Mapping
 from typing import NamedTuple
 
+import pandas as pd
 import plotly.graph_objects as go
 import streamlit as st
 
@@ -99,6 +102,49 @@ def readable(fig: go.Figure) -> go.Figure:
 def show_chart(fig: go.Figure, key: str | None = None, **select):
     """A classroom chart, readable in projector mode, without Plotly's toolbar; returns Streamlit's selection state."""
     return st.plotly_chart(readable(fig), key=key, config={"displayModeBar": False}, **select)
+
+
+def show_table(frame: pd.DataFrame, formats: Mapping[str, str] | None = None, *, height: int | None = None) -> None:
+    """A classroom table without its index, each column in `formats` shown by its format string ("{:.1%}"), a missing
+    number as "–". In projector mode an HTML table, whose cells the styling sets at 16 px or more (scrolling past
+    `height` px); otherwise Streamlit's sortable grid, drawn on a canvas at 13 px that no styling reaches."""
+    styled = frame.style.format(formats or {}, na_rep="–")
+    if projector_on():
+        st.table(styled, hide_index=True, height=height or "content")
+    else:
+        st.dataframe(styled, hide_index=True, height=height or "auto")
+
+
+def edit_numbers(start: pd.DataFrame, key: str, *, number_format: str | None = None, hide_index: bool = False) -> pd.DataFrame:
+    """A table of numbers edited cell by cell from `start`; a cleared cell is NaN. In projector mode a grid of number
+    boxes the styling reaches; otherwise Streamlit's editor, whose canvas stays at 13 px. The edits outlast the switch:
+    Streamlit forgets a widget's value on a run that does not draw it."""
+    kept = f"{key}_numbers"
+    shown = st.session_state.get(kept, start)
+    if projector_on():
+        edited = _number_boxes(shown, key, number_format, hide_index)
+    else:
+        number = st.column_config.NumberColumn(format=number_format)
+        edited = st.data_editor(shown, key=key, hide_index=hide_index, column_config=dict.fromkeys(shown.columns, number))
+    st.session_state[kept] = edited
+    return edited
+
+
+def _number_boxes(shown: pd.DataFrame, key: str, number_format: str | None, hide_index: bool) -> pd.DataFrame:
+    """`shown` as rows of number boxes under its column names, each row after its name unless `hide_index`."""
+    first = 0 if hide_index else 1  # the column of row names
+    for column, name in zip(st.columns(first + shown.shape[1], gap="xsmall")[first:], shown.columns, strict=True):
+        column.markdown(f"**{name}**")
+    rows = []
+    for r, (row_name, values) in enumerate(shown.iterrows()):
+        boxes = st.columns(first + shown.shape[1], gap="xsmall", vertical_alignment="center")
+        if not hide_index:
+            boxes[0].markdown(f"**{row_name}**")
+        rows.append([box.number_input(f"Row {r + 1 if hide_index else row_name}, column {column}", key=f"{key}_{r}_{c}",
+                                      value=None if pd.isna(value) else float(value), step=0.01, format=number_format,
+                                      label_visibility="collapsed")
+                     for c, (box, column, value) in enumerate(zip(boxes[first:], shown.columns, values, strict=True))])
+    return pd.DataFrame(rows, index=shown.index, columns=shown.columns, dtype=float)
 
 
 def _remember_switch() -> None:

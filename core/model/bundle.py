@@ -6,12 +6,10 @@ the training history, each saved and loaded here and checked against the SHA-256
 The card alone, without TensorFlow, is core/model/card.py.
 """
 import hashlib
-import io
 from dataclasses import dataclass, replace
 from pathlib import Path
 
 import keras
-from keras.src.saving import saving_lib
 
 from core.hashing import sha256_of
 from core.model.backbones import CAM_LAYER, expose_logits
@@ -30,6 +28,7 @@ from core.model.card import (
     write_card,
     write_json,
 )
+from core.model.keras_internals import load_model_from_bytes
 from core.model.ood import OodDetector
 from core.paths import DEFAULT_MODEL_DIR
 
@@ -64,8 +63,7 @@ def load_bundle(directory: str | Path = DEFAULT_MODEL_DIR) -> ModelBundle:
         checked_bytes(directory, file_name, sha256)
     model_bytes = checked_bytes(directory, MODEL_FILE, card.model_sha256)
     ood = OodDetector.from_bytes(checked_bytes(directory, OOD_FILE, card.ood.sha256))
-    # keras.saving.load_model takes only a path; Keras 3's own loader behind it takes the file object
-    model = expose_logits(saving_lib.load_model(io.BytesIO(model_bytes), compile=False))
+    model = expose_logits(load_model_from_bytes(model_bytes))
     return ModelBundle(directory, card, model, ood)
 
 

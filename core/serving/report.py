@@ -1,5 +1,6 @@
 """What is said about one result: the four-class reading in words, the model's limits, and the overlay PNG and the
 PDF report, which leads with the three answers and the disclaimer."""
+import io
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -44,13 +45,21 @@ def limits_text(card: ModelCard) -> str:
             "other diseases, children outside one to five years, or any hospital's own patients.")
 
 
-def png_bytes(image: np.ndarray, compression: int = 6) -> bytes:
-    """PNG encoding of a uint8 greyscale or RGB image, in memory; compression 1 is fastest (for the screen)."""
+def png_bytes(image: np.ndarray) -> bytes:
+    """PNG encoding of a uint8 greyscale or RGB image, in memory."""
     bgr = cv2.cvtColor(image, cv2.COLOR_RGB2BGR) if image.ndim == 3 else image
-    ok, encoded = cv2.imencode(".png", bgr, [cv2.IMWRITE_PNG_COMPRESSION, compression])
+    ok, encoded = cv2.imencode(".png", bgr, [cv2.IMWRITE_PNG_COMPRESSION, 6])
     if not ok:
         raise ValueError("PNG encoding failed")
     return encoded.tobytes()
+
+
+def jpeg_bytes(image: np.ndarray, quality: int) -> bytes:
+    """JPEG encoding of a uint8 greyscale or RGB image, in memory, by Pillow as st.image encodes: a page that encodes
+    once and hands over the bytes sends the same image without the work on every rerun."""
+    buffer = io.BytesIO()
+    Image.fromarray(image).save(buffer, format="JPEG", quality=quality)
+    return buffer.getvalue()
 
 
 @dataclass

@@ -13,6 +13,7 @@ from tf_keras_vis.activation_maximization.input_modifiers import Jitter, Rotate2
 from tf_keras_vis.utils.model_modifiers import ExtractIntermediateLayer, ReplaceToLinear
 from tf_keras_vis.utils.scores import CategoricalScore
 
+from core.model.keras_internals import producing_layer
 from core.teaching.background import Report
 
 CONVOLUTIONS = (keras.layers.Conv2D, keras.layers.DepthwiseConv2D)
@@ -53,7 +54,7 @@ def _consumers(model: keras.Model) -> dict[str, list[keras.layers.Layer]]:
         if isinstance(layer, keras.layers.InputLayer):
             continue
         for tensor in keras.tree.flatten(layer.input):
-            consumers.setdefault(tensor._keras_history[0].name, []).append(layer)
+            consumers.setdefault(producing_layer(tensor).name, []).append(layer)
     return consumers
 
 

@@ -13,7 +13,7 @@ import pytest
 import streamlit as st
 from streamlit.testing.v1 import AppTest
 
-from core.model.keras_internals import count_saved_parameters
+from core.model.keras_internals import count_saved_parameters, load_model_from_bytes, producing_layer
 from core.paths import REPO_ROOT as REPO
 from scripts.local_app import free_port, wait_until_healthy
 from ui.projector import PROJECTOR_CSS
@@ -210,3 +210,19 @@ def test_a_saved_models_parameter_count_is_keras_own_without_the_optimizer_state
     model.fit(np.zeros((2, 4)), np.zeros((2, 2)), verbose=0)  # Adam's moments are saved in the file too
     model.save(tmp_path / "model.keras")
     assert count_saved_parameters(tmp_path / "model.keras") == model.count_params() == (4 * 3 + 3) + (3 * 2 + 2)
+
+
+def test_each_layer_of_a_functional_model_knows_the_layer_that_made_its_input():
+    inputs = keras.Input((8, 8, 1))
+    convolution = keras.layers.Conv2D(2, 3)
+    norm, relu = keras.layers.BatchNormalization(), keras.layers.ReLU()
+    model = keras.Model(inputs, relu(norm(convolution(inputs))))
+    assert [producing_layer(layer.input) for layer in (convolution, norm, relu)] == [model.layers[0], convolution, norm]
+
+
+def test_a_model_loads_from_its_bytes_in_memory_with_its_weights(tmp_path):
+    model = keras.Sequential([keras.Input((4,)), keras.layers.Dense(3, kernel_initializer="random_normal")])
+    model.save(tmp_path / "model.keras")
+    loaded = load_model_from_bytes((tmp_path / "model.keras").read_bytes())
+    rows = np.arange(8, dtype="float32").reshape(2, 4)
+    np.testing.assert_array_equal(loaded.predict(rows, verbose=0), model.predict(rows, verbose=0))

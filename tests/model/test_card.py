@@ -36,6 +36,7 @@ from core.model.card import (
 from core.model.ood import OodDetector
 from core.paths import DEFAULT_MODEL_DIR
 from core.serving.classifier import Classifier
+from scripts.upgrade_cards import upgrade_card
 
 
 @pytest.fixture(scope="module")
@@ -260,6 +261,13 @@ def test_a_card_of_an_older_version_loads_without_retraining_and_claims_nothing_
     assert older.cross_validation == replace(card.cross_validation, grouped_by=None)  # its figures as they were
     assert older.training_files == card.training_files and older.model_sha256 == card.model_sha256
 
+
+def test_an_older_card_rewritten_at_this_version_keeps_every_figure_and_its_folder_still_loads(card, tmp_path):
+    older = with_card(tmp_path, _as_version_1)
+    lifted = read_card(older)
+    assert upgrade_card(older) == lifted
+    assert json.loads((older / CARD_FILE).read_text())["card_version"] == card.card_version
+    assert load_bundle(older).card == lifted  # the files it vouches for still match
 
 def test_a_version_2_card_of_a_single_source_run_loads_with_no_left_out_figures(tmp_path):
     def single_source(card: dict) -> dict:

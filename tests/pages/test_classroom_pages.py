@@ -15,6 +15,7 @@ from core.classes import CLASS_NAMES
 from core.imaging.phantom import chest_phantom
 from core.paths import REPO_ROOT
 from core.teaching.convolution import KERNEL_PRESETS, convolve2d
+from core.teaching.recurrent import W_XH
 from tests.support.apptest import app_test, page_test
 from ui.common import plain
 
@@ -297,6 +298,18 @@ def test_recurrent_page_names_characters_outside_the_vocabulary():
     at = open_page("recurrent_cell.py")
     at.text_input(key="text").set_value("help").run()
     assert [e.value for e in at.error] == ["'p' not in the vocabulary: use only h, e, l, o."]
+
+
+def test_in_projector_mode_the_weights_are_number_boxes_and_an_edit_outlasts_the_switch():
+    """No canvas grid in projector mode (its 13 px text is out of the styling's reach: tests/browser/test_projector.py)."""
+    at = open_page("recurrent_cell.py")
+    at.toggle(key="projector_switch").set_value(True).run()
+    assert not at.dataframe and len(at.table) == 2  # the results and the LSTM's gates, as HTML tables
+    weight = at.number_input(key="w_xh_0_0_1")  # W_xh from 'e' to h1
+    assert weight.value == pytest.approx(W_XH[0][1])
+    weight.set_value(2.0).run()
+    at.toggle(key="projector_switch").set_value(False).run()
+    assert at.dataframe[0].value.loc["h1", "e"] == 2.0  # the laptop's editor starts from the edit
 
 
 # ----------------------------------------------------------------------------- train a CNN

@@ -1,8 +1,6 @@
 """Train a CNN as a classroom demo: slow motion, one epoch at a time, the mistakes after each epoch, the drawn phantom
 task that needs no data, and X-rays from a labelled ZIP upload (core and AppTest)."""
-import io
 import time
-import zipfile
 from pathlib import Path
 
 import numpy as np
@@ -15,6 +13,7 @@ from core.teaching.live_training import MISTAKES_SHOWN, LabelledArrays, Training
 from core.teaching.phantom_task import CLASS_NAMES, LUNGS, phantom_arrays, phantom_film, phantom_films
 from core.teaching.transfer_comparison import compare
 from tests.support.apptest import page_test
+from tests.support.files import first_files, labelled_members, zip_bytes
 
 PAGE = "train_in_browser.py"
 SLOW = "Slow motion: at least 1 s an epoch"
@@ -25,12 +24,7 @@ XRAYS = "Chest X-rays at low resolution"
 
 def xray_zip(dataset: Path, per_class: int) -> bytes:
     """The first `per_class` X-rays of every class folder of `dataset`, as a folder-per-class ZIP built in memory."""
-    buffer = io.BytesIO()
-    with zipfile.ZipFile(buffer, "w") as archive:
-        for folder in sorted(p for p in dataset.iterdir() if p.is_dir()):
-            for path in sorted(folder.iterdir())[:per_class]:
-                archive.writestr(f"{folder.name}/{path.name}", path.read_bytes())
-    return buffer.getvalue()
+    return zip_bytes(labelled_members(first_files(dataset, per_class)))
 
 
 def open_page() -> AppTest:
