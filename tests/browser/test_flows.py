@@ -126,6 +126,7 @@ def test_a_batch_sorts_by_probability_downloads_numbers_and_gives_a_refused_file
     expect(page.get_by_test_id("stProgress")).to_have_count(0)  # the bar goes when the batch is done
     grid = page.get_by_test_id("stDataFrame").first
     column = list(TRIAGE_WIDTHS).index(PROBABILITY_COLUMNS["covid19"])
+    expect(grid.locator('[role="row"]')).to_have_count(len(films) + 2, timeout=TIMEOUT_MS)  # header + every film analysed
     rows = {cells[0]: cells for cells in grid_rows(grid)}
     assert [rows["noise.png"][list(TRIAGE_WIDTHS).index(c)] for c in PROBABILITY_COLUMNS.values()] == ["", "", ""]
     click_header(page, grid, PROBABILITY_COLUMNS["covid19"])
