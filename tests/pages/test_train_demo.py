@@ -140,11 +140,7 @@ def test_the_phantom_task_trains_with_no_data_at_all(tmp_path, monkeypatch):
     at.radio(key="data_source").set_value(PHANTOMS).run()
     at.select_slider(key="xray_size").set_value(32).run()
     assert at.button(key="train").disabled  # nothing to train on until the films are drawn
-    at.button(key="load_xrays").click().run()
-    rerun_until(at, lambda at: "xrays_job" not in at.session_state)
-    at.slider(key="epochs").set_value(1)
-    at.button(key="train").click().run()
-    rerun_until(at, lambda at: "live_job" not in at.session_state)
+    load_and_train(at, epochs=1)
     assert not at.exception and not at.error
     result = at.session_state["last_result"]
     assert result.class_names == CLASS_NAMES and result.n_test == 96 and result.data_name == "Phantom films 32×32"
@@ -154,6 +150,15 @@ def test_the_phantom_task_trains_with_no_data_at_all(tmp_path, monkeypatch):
     assert not at.button(key="compare").disabled  # the comparison works out of the box too
     compare_choice.set_value(ZIP).run()
     assert at.button(key="compare").disabled and any("Upload a ZIP" in i.value for i in at.info)
+
+
+def load_and_train(at: AppTest, epochs: int) -> None:
+    """Load the chosen films, then train for `epochs` and wait until the run has finished."""
+    at.button(key="load_xrays").click().run()
+    rerun_until(at, lambda at: "xrays_job" not in at.session_state)
+    at.slider(key="epochs").set_value(epochs)
+    at.button(key="train").click().run()
+    rerun_until(at, lambda at: "live_job" not in at.session_state)
 
 
 def test_without_an_upload_train_is_off_and_a_bad_zip_is_named(monkeypatch, tmp_path):
@@ -177,11 +182,7 @@ def test_xrays_from_an_uploaded_zip_train_to_a_test_accuracy(dataset_dir):
     at.radio(key="live_folder_choice").set_value(ZIP).run()
     at.file_uploader(key="live_zip").set_value(("my x-rays.zip", xray_zip(dataset_dir, 5), "application/zip")).run()
     at.select_slider(key="xray_size").set_value(32).run()
-    at.button(key="load_xrays").click().run()
-    rerun_until(at, lambda at: "xrays_job" not in at.session_state)
-    at.slider(key="epochs").set_value(2)
-    at.button(key="train").click().run()
-    rerun_until(at, lambda at: "live_job" not in at.session_state)
+    load_and_train(at, epochs=2)
     assert not at.exception and not at.error
     assert at.session_state["last_result"].n_test == 4 and at.metric[0].label == "Test accuracy"
     assert at.metric[0].value.endswith("%")
