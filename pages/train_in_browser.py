@@ -106,6 +106,12 @@ class FilmSource:
 PHANTOM_SOURCE = FilmSource("phantom")
 
 
+def shareable(source: FilmSource) -> bool:
+    """Whether other sessions may join work on these films and take its result: never for an upload, which nothing
+    keeps after its session."""
+    return source.kind != "zip"
+
+
 def read_films(source: FilmSource, size: int, report: Report) -> LabelledArrays:
     """The work behind "Load the X-rays": every image read is a step of the bar, and a step where Stop can end it."""
     what = "Drawing phantom film" if source.kind == "phantom" else "Reading and shrinking X-ray"
@@ -128,10 +134,10 @@ def load_films(source: FilmSource, size: int) -> LabelledArrays | None:
         what = "Draw the phantom films" if source.kind == "phantom" else "Load the X-rays"
         if st.button(f"{what} at {size} × {size} pixels", type="primary", key="load_xrays"):
             st.session_state["xrays_for"] = wanted
-            start_job("xrays", ("xrays", *wanted), partial(read_films, source, size))
+            start_job("xrays", ("xrays", *wanted), partial(read_films, source, size), shared=shareable(source))
             st.rerun()  # redraw without the button, with the bar
-        st.caption("Every image is read and shrunk once; the same films and size are then ready at once for everyone. "
-                   "Train waits for them.")
+        st.caption("Every image is read and shrunk once; the same films and size are then ready at once for everyone "
+                   "(films from your ZIP stay yours alone). Train waits for them.")
     follow_job("xrays", partial(describe_error, "Loading the films"))
     return None
 
@@ -439,7 +445,7 @@ def comparison_tab() -> None:
     if c.button("Run the comparison", type="primary", key="compare", disabled=source is None or is_running("comparison"),
                 width="stretch"):
         start_job("comparison", ("comparison", source.kind, source.name, size, config), partial(compare, source.films(), size, config),
-                  queued=True)
+                  queued=True, shared=shareable(source))
     follow_job("comparison", partial(describe_error, "The comparison"))
     result: Comparison | None = st.session_state.get("comparison_result")
     if result is None:

@@ -14,6 +14,7 @@ from core.teaching.phantom_task import CLASS_NAMES, LUNGS, phantom_arrays, phant
 from core.teaching.transfer_comparison import compare
 from tests.support.apptest import page_test
 from tests.support.files import first_files, labelled_members, zip_bytes
+from ui.job_view import shared_jobs
 
 PAGE = "train_in_browser.py"
 SLOW = "Slow motion: at least 1 s an epoch"
@@ -182,7 +183,9 @@ def test_xrays_from_an_uploaded_zip_train_to_a_test_accuracy(dataset_dir):
     at.radio(key="live_folder_choice").set_value(ZIP).run()
     at.file_uploader(key="live_zip").set_value(("my x-rays.zip", xray_zip(dataset_dir, 5), "application/zip")).run()
     at.select_slider(key="xray_size").set_value(32).run()
+    held = shared_jobs().count()
     load_and_train(at, epochs=2)
     assert not at.exception and not at.error
+    assert shared_jobs().count() == held  # films from an upload are this session's alone: nothing kept for others
     assert at.session_state["last_result"].n_test == 4 and at.metric[0].label == "Test accuracy"
     assert at.metric[0].value.endswith("%")
