@@ -4,6 +4,7 @@ Data are split once, seeded and stratified: a test set that training never sees,
 curves show each epoch. Nothing here imports streamlit; a page runs LiveTraining as a background job, polls its
 curves, and may pause, resume or stop it. A finished network can be tried on any image and handed out as a .keras file.
 """
+import contextlib
 import tempfile
 import time
 from collections.abc import Callable
@@ -299,15 +300,24 @@ class LiveTraining:
         self.hold, self.step_until = hold, len(self.history.get("loss", [])) + 1
 
     def __call__(self, report: Report) -> RunResult:
-        def should_stop() -> bool:
+        def progress() -> None:
             done = len(self.history.get("loss", []))
+            report(f"Training on {self.data.name}: epoch {done} of {self.config.epochs} done", done, self.config.epochs)
+
+        def should_stop() -> bool:
             try:
-                report(f"Training on {self.data.name}: epoch {done} of {self.config.epochs} done", done, self.config.epochs)
+                progress()
             except Stopped:
                 return True
             return False
 
-        return train_live(self.data, self.config, self._record, should_stop, lambda: self.min_epoch_s, self._check)
+        def record(history: History) -> None:
+            self.history = history
+            with contextlib.suppress(Stopped):  # a stop is seen at the next batch; the bar counts the epoch now
+                progress()
+            self._record(history)
+
+        return train_live(self.data, self.config, record, should_stop, lambda: self.min_epoch_s, self._check)
 
     def _check(self, check: EpochCheck) -> None:
         self.check = check

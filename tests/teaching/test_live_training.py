@@ -1,6 +1,7 @@
 """Live training: the bundled digits, low-resolution X-ray folders, the small CNN, per-epoch reports and stopping."""
 import os
 import tempfile
+import time
 
 import keras
 import numpy as np
@@ -98,6 +99,20 @@ def test_a_paused_run_waits_for_resume_then_trains_every_epoch(digits):
     run.wait(60)
     assert run.succeeded and not run.paused
     assert run.result.epochs_run == 2 and not run.result.stopped and len(run.work.history["loss"]) == 2
+
+
+@pytest.mark.training
+def test_a_one_epoch_step_pauses_with_the_bar_saying_that_epoch_is_done(digits):
+    run = Job(LiveTraining(digits, TrainingConfig(epochs=3, batch_size=64, filters=(4,))))
+    run.work.step(run.pause)  # what "One epoch" does
+    run.start()
+    deadline = time.monotonic() + 60
+    while not run.paused and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert run.paused and len(run.work.history["loss"]) == 1
+    assert run.progress[1:] == (1, 3) and "epoch 1 of 3 done" in run.progress[0]  # not the epoch before it
+    run.stop()
+    run.wait(60)
 
 
 @pytest.mark.training
