@@ -80,10 +80,8 @@ def test_a_zip_of_real_xrays_trains_to_a_test_accuracy(app_url, browser, dataset
     live.locator('input[type="file"]').set_input_files(files=[{"name": "x-rays.zip", "mimeType": "application/zip",
                                                                "buffer": archive}])
     finished(page)
-    live.get_by_role("slider", name="Film size (pixels)").press("Home")  # the smallest: 32 × 32
-    finished(page)
-    live.get_by_role("button", name="Load the X-rays at 32 × 32 pixels").click()
-    train = page.get_by_role("button", name="Train", exact=True)
+    live.get_by_role("button", name="Load the X-rays at 64 × 64 pixels").click()  # the default size
+    train = live.get_by_role("button", name="Train", exact=True)
     expect(train).to_be_enabled(timeout=TIMEOUT_MS)
     epochs = page.get_by_role("slider", name="Epochs")
     epochs.press("Home")
@@ -92,5 +90,5 @@ def test_a_zip_of_real_xrays_trains_to_a_test_accuracy(app_url, browser, dataset
     train.click()
     accuracy = page.get_by_test_id("stMetric").filter(has_text="Test accuracy")
     expect(accuracy).to_contain_text(re.compile(r"\d+\.\d%"), timeout=TIMEOUT_MS)
-    expect(page.get_by_text("Last run: Chest X-rays 32×32 (your ZIP)")).to_be_visible()
+    expect(page.get_by_text("Last run: Chest X-rays 64×64 (your ZIP)")).to_be_visible()
     page.close()
