@@ -1,6 +1,6 @@
 """Time the app as a user meets it, and measure what uploads cost the server.
 
-    python -m scripts.benchmark_app [--json] [--measure start cpu sessions pages memory zip] [--uploads N]
+    python -m scripts.benchmark_app [--json] [--measure start cpu sessions pages light-pages memory zip] [--uploads N]
                                     [--images A B] [--sessions N] [--first-pages N] [--dicoms N] [--dicom-side PX]
                                     [--memory-sessions N] [--settle S]
 
@@ -17,6 +17,10 @@ Starts `streamlit run server.py` on a free localhost port and drives Debian's ch
   handed over until its decision is visible (slowest, median, failures), and the memory peak over the level before.
 - pages: N fresh sessions (default 30) open the app at once; seconds until each page is drawn with its model, and
   the server's CPU seconds per first page (all N drawn, over N).
+- light-pages: the same N first pages opened at once by light clients (scripts/light_clients.py): each fetches the
+  files a chromium page fetched when it opened the app and runs the page over Streamlit's websocket, drawing nothing,
+  so that the clients' rendering does not share the server's cores (a class's browsers run on the students' machines);
+  seconds until each page's model panel text has arrived, the server's CPU per first page, and the clients' own CPU.
 - memory: the Streamlit server's resident memory (VmRSS of /proc/<pid>/status; peaks by VmHWM, reset through
   /proc/<pid>/clear_refs) over a long session: sessions in turn (default 10) each upload large DICOMs (default 5 of
   4900 × 4900 12-bit pixels, 48 MB each, built in a temporary folder from a shared X-ray) one after another and
@@ -49,14 +53,15 @@ from pydicom.uid import DigitalXRayImageStorageForPresentation, ExplicitVRLittle
 from core.paths import TEACHING_DATASET as DATASET
 from core.serving.answers import WORDS
 from core.serving.diagnosis import MAX_KEPT
-from scripts.local_app import CHROMIUM, CHROMIUM_ARGS, held_bytes, running_server, upload_store_bytes
+from scripts.light_clients import files_a_browser_fetches, first_pages_at_once
+from scripts.local_app import CHROMIUM, CHROMIUM_ARGS, cpu_seconds, held_bytes, running_server, upload_store_bytes
 
 DEFAULT_IMAGES = (DATASET / "normal" / "IM-0115-0001.jpeg", DATASET / "viral_pneumonia" / "person100_virus_184.jpeg")
 ANSWER = '[data-testid="stMain"] h4'  # the answer panel's headlines, e.g. "Unlikely · 4.0 %"
 ANSWERED = "^(" + "|".join(map(re.escape, (w.capitalize() for w in WORDS.values()))) + ") · "
 READY = ('[data-testid="stExpander"]', "Who this model was validated on")  # drawn once the model is loaded
 TIMEOUT_MS = 180_000
-MEASUREMENTS = ("start", "cpu", "sessions", "pages", "memory", "zip")
+MEASUREMENTS = ("start", "cpu", "sessions", "pages", "light-pages", "memory", "zip")
 MB = 2**20
 BLANK_SIDE = 7745  # an all-black PNG this size is 60 million pixels in about 60 kB
 NEXT_VISITOR_WAIT_S = 30  # after a next visitor's tab closed, before memory is read again
@@ -184,12 +189,6 @@ def upload_memory(browser: Browser, url: str, pid: int, source: Path, files: int
 
 # ----------------------------------------------------------------------------- sessions at once, and ZIPs
 
-def server_cpu_s(pid: int) -> float:
-    """CPU seconds (user + system, all threads) process `pid` has used, from /proc/<pid>/stat."""
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-
-
 def cpu_per_upload(browser: Browser, url: str, pid: int, images: tuple[Path, Path], uploads: int) -> dict:
     """The server's CPU seconds for each upload (in a fresh session, the page already drawn and its scripts all sent:
     until then the server is still streaming the page's 0.03-0.09 s of script files), from the file being handed over
@@ -200,10 +199,10 @@ def cpu_per_upload(browser: Browser, url: str, pid: int, images: tuple[Path, Pat
         try:
             page.wait_for_selector('[data-testid="stApp"][data-test-script-state="notRunning"]', timeout=TIMEOUT_MS)
             page.wait_for_load_state("networkidle", timeout=TIMEOUT_MS)
-            before = server_cpu_s(pid)
+            before = cpu_seconds(pid)
             page.locator('input[type="file"]').set_input_files(str(images[i % 2]))
             wait_for_results(page, 1)
-            seconds.append(server_cpu_s(pid) - before)
+            seconds.append(cpu_seconds(pid) - before)
         finally:
             page.close()
     return {"server_cpu_per_upload_s": seconds}
@@ -255,7 +254,7 @@ def simultaneous_first_pages(browser: Browser, url: str, pid: int, sessions: int
     try:
         for page in pages:
             page.add_init_script(f"({RECORD_RESULT_TIME_JS})({json.dumps(list(READY))})")
-        before, opened_at = server_cpu_s(pid), []
+        before, opened_at = cpu_seconds(pid), []
         for page in pages:
             opened_at.append(time.time() * 1000)
             page.goto(url, wait_until="commit")
@@ -263,12 +262,22 @@ def simultaneous_first_pages(browser: Browser, url: str, pid: int, sessions: int
         for page in pages:
             with contextlib.suppress(PlaywrightError):  # a failed page is counted above
                 page.wait_for_selector('[data-testid="stApp"][data-test-script-state="notRunning"]', timeout=TIMEOUT_MS)
-        cpu_s = (server_cpu_s(pid) - before) / sessions
+        cpu_s = (cpu_seconds(pid) - before) / sessions
     finally:
         for page in pages:
             page.close()
     return {"first_page_sessions": sessions, "first_page_s": seconds, "first_page_failures": failures,
             "first_page_server_cpu_s": cpu_s}
+
+
+def light_first_pages(browser: Browser, url: str, pid: int, sessions: int) -> dict:
+    """simultaneous_first_pages with light clients instead of chromium pages."""
+    files = files_a_browser_fetches(browser, url, READY[1])
+    before = cpu_seconds(pid)
+    seconds, failures, client_cpu_s = first_pages_at_once(url, files, READY[1], sessions)
+    return {"light_sessions": sessions, "light_files": len(files), "light_first_page_s": seconds,
+            "light_failures": failures, "light_server_cpu_s": (cpu_seconds(pid) - before) / sessions,
+            "light_client_cpu_s": client_cpu_s}
 
 
 def blank_png_zip(members: int) -> bytes:
@@ -349,6 +358,8 @@ def run(args: argparse.Namespace) -> dict:
                     figures |= simultaneous_uploads(browser, url, server.pid, images, args.sessions)
                 if "pages" in args.measure:
                     figures |= simultaneous_first_pages(browser, url, server.pid, args.first_pages)
+                if "light-pages" in args.measure:
+                    figures |= light_first_pages(browser, url, server.pid, args.first_pages)
                 if "memory" in args.measure:
                     figures |= upload_memory(browser, url, server.pid, images[0], args.dicoms, args.dicom_side,
                                              args.memory_sessions, args.settle)
@@ -384,6 +395,13 @@ def print_figures(figures: dict) -> None:
         print(f"{figures['first_page_sessions']} sessions opening the app at once, request to page drawn with its model: "
               f"slowest {max(seconds):.2f} s, median {statistics.median(seconds):.2f} s, {figures['first_page_failures']} "
               f"failed (aim: all within 10 s); server CPU {figures['first_page_server_cpu_s']:.3f} s per first page")
+    if "light_first_page_s" in figures:
+        seconds = figures["light_first_page_s"] or [float("nan")]
+        print(f"{figures['light_sessions']} light clients (each fetching the {figures['light_files']} files a browser "
+              f"fetched, then running the page over the websocket, drawing nothing) opening the app at once, request to "
+              f"model panel received: slowest {max(seconds):.2f} s, median {statistics.median(seconds):.2f} s, "
+              f"{figures['light_failures']} failed (aim: all within 10 s); server CPU "
+              f"{figures['light_server_cpu_s']:.3f} s per first page; the clients' own CPU {figures['light_client_cpu_s']:.1f} s")
     if "idle_rss_mb" in figures:
         idle = figures["idle_rss_mb"]
         print(f"server memory: idle {idle:.0f} MB")
@@ -414,7 +432,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--images", nargs=2, type=Path, default=DEFAULT_IMAGES, metavar=("A", "B"),
                         help="two X-ray files to alternate (default: two of ../shared's X-rays)")
     parser.add_argument("--sessions", type=int, default=16, help="browser sessions uploading at once")
-    parser.add_argument("--first-pages", type=int, default=30, help="browser sessions opening the app at once")
+    parser.add_argument("--first-pages", type=int, default=30, help="sessions opening the app at once (browsers, light clients)")
     parser.add_argument("--dicoms", type=int, default=5, help="large DICOMs each memory session uploads")
     parser.add_argument("--dicom-side", type=int, default=4900, help="their side in pixels (4900: 48 MB each)")
     parser.add_argument("--memory-sessions", type=int, default=10, help="sessions, one after another, uploading them")
