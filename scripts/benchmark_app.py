@@ -54,7 +54,7 @@ from core.paths import TEACHING_DATASET as DATASET
 from core.serving.answers import WORDS
 from core.serving.diagnosis import MAX_KEPT
 from scripts.light_clients import files_a_browser_fetches, first_pages_at_once
-from scripts.local_app import CHROMIUM, CHROMIUM_ARGS, cpu_seconds, held_bytes, running_server, upload_store_bytes
+from scripts.local_app import CHROMIUM, CHROMIUM_ARGS, held_bytes, running_server, upload_store_bytes
 
 DEFAULT_IMAGES = (DATASET / "normal" / "IM-0115-0001.jpeg", DATASET / "viral_pneumonia" / "person100_virus_184.jpeg")
 ANSWER = '[data-testid="stMain"] h4'  # the answer panel's headlines, e.g. "Unlikely · 4.0 %"
@@ -189,6 +189,12 @@ def upload_memory(browser: Browser, url: str, pid: int, source: Path, files: int
 
 # ----------------------------------------------------------------------------- sessions at once, and ZIPs
 
+def server_cpu_s(pid: int) -> float:
+    """CPU seconds (user + system, all threads) process `pid` has used, from /proc/<pid>/stat."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def cpu_per_upload(browser: Browser, url: str, pid: int, images: tuple[Path, Path], uploads: int) -> dict:
     """The server's CPU seconds for each upload (in a fresh session, the page already drawn and its scripts all sent:
     until then the server is still streaming the page's 0.03-0.09 s of script files), from the file being handed over
@@ -199,10 +205,10 @@ def cpu_per_upload(browser: Browser, url: str, pid: int, images: tuple[Path, Pat
         try:
             page.wait_for_selector('[data-testid="stApp"][data-test-script-state="notRunning"]', timeout=TIMEOUT_MS)
             page.wait_for_load_state("networkidle", timeout=TIMEOUT_MS)
-            before = cpu_seconds(pid)
+            before = server_cpu_s(pid)
             page.locator('input[type="file"]').set_input_files(str(images[i % 2]))
             wait_for_results(page, 1)
-            seconds.append(cpu_seconds(pid) - before)
+            seconds.append(server_cpu_s(pid) - before)
         finally:
             page.close()
     return {"server_cpu_per_upload_s": seconds}
@@ -254,7 +260,7 @@ def simultaneous_first_pages(browser: Browser, url: str, pid: int, sessions: int
     try:
         for page in pages:
             page.add_init_script(f"({RECORD_RESULT_TIME_JS})({json.dumps(list(READY))})")
-        before, opened_at = cpu_seconds(pid), []
+        before, opened_at = server_cpu_s(pid), []
         for page in pages:
             opened_at.append(time.time() * 1000)
             page.goto(url, wait_until="commit")
@@ -262,7 +268,7 @@ def simultaneous_first_pages(browser: Browser, url: str, pid: int, sessions: int
         for page in pages:
             with contextlib.suppress(PlaywrightError):  # a failed page is counted above
                 page.wait_for_selector('[data-testid="stApp"][data-test-script-state="notRunning"]', timeout=TIMEOUT_MS)
-        cpu_s = (cpu_seconds(pid) - before) / sessions
+        cpu_s = (server_cpu_s(pid) - before) / sessions
     finally:
         for page in pages:
             page.close()
@@ -273,10 +279,10 @@ def simultaneous_first_pages(browser: Browser, url: str, pid: int, sessions: int
 def light_first_pages(browser: Browser, url: str, pid: int, sessions: int) -> dict:
     """simultaneous_first_pages with light clients instead of chromium pages."""
     files = files_a_browser_fetches(browser, url, READY[1])
-    before = cpu_seconds(pid)
+    before = server_cpu_s(pid)
     seconds, failures, client_cpu_s = first_pages_at_once(url, files, READY[1], sessions)
     return {"light_sessions": sessions, "light_files": len(files), "light_first_page_s": seconds,
-            "light_failures": failures, "light_server_cpu_s": (cpu_seconds(pid) - before) / sessions,
+            "light_failures": failures, "light_server_cpu_s": (server_cpu_s(pid) - before) / sessions,
             "light_client_cpu_s": client_cpu_s}
 
 

@@ -16,8 +16,6 @@ from playwright.sync_api import Browser
 from streamlit.proto.BackMsg_pb2 import BackMsg
 from streamlit.proto.ForwardMsg_pb2 import ForwardMsg
 
-from scripts.local_app import cpu_seconds
-
 BROWSER_CONNECTIONS = 6  # parallel HTTP/1.1 connections a browser opens to one host
 TIMEOUT_S = 180
 
@@ -92,8 +90,8 @@ def first_pages_at_once(url: str, files: list[str], ready_text: str, sessions: i
     """`sessions` light clients open the app at the same moment: the seconds each took to its ready first page, how
     many failed, and the CPU seconds the clients themselves spent (on the same cores as the server). The clients run
     on an event loop of their own thread, so that a caller's loop (Playwright's) does not stand in the way."""
-    before = cpu_seconds()
+    before = time.process_time()
     with ThreadPoolExecutor(1) as loop_thread:
         results = loop_thread.submit(asyncio.run, first_pages(url, files, ready_text.encode(), sessions)).result()
     seconds = [s for s in results if s is not None]
-    return seconds, len(results) - len(seconds), cpu_seconds() - before
+    return seconds, len(results) - len(seconds), time.process_time() - before

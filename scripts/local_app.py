@@ -1,6 +1,5 @@
 """`streamlit run server.py` on a free localhost port, what its upload store holds, and Debian's chromium flags: for the
 browser tests and benchmarks."""
-import os
 import socket
 import subprocess
 import sys
@@ -63,12 +62,6 @@ def running_server(log: Path, timeout: float = 120, env: dict[str, str] | None =
             server.wait(timeout=10)
         except subprocess.TimeoutExpired:
             server.kill()
-
-
-def cpu_seconds(pid: int | str = "self") -> float:
-    """CPU seconds (user + system, all threads) process `pid` has used, from /proc/<pid>/stat."""
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def held_bytes(url: str) -> dict[str, float]:
